@@ -1,0 +1,89 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Junction: an integration connector runtime with an embedded MQTT 3.1.1 / 5.0 broker.
+// Targets follow DESIGN §1: MQTTCore (wire model, no I/O) under MQTTBroker and MQTTClient,
+// both under Junction (engine), under the `junction` executable.
+let package = Package(
+    name: "Junction",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "MQTTCore", targets: ["MQTTCore"]),
+        .library(name: "MQTTBroker", targets: ["MQTTBroker"]),
+        .library(name: "MQTTClient", targets: ["MQTTClient"]),
+        .library(name: "Junction", targets: ["Junction"]),
+        .executable(name: "junction", targets: ["junction"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CJSONC",
+            pkgConfig: "json-c",
+            providers: [.apt(["libjson-c-dev"])]
+        ),
+        .target(
+            name: "MQTTCore",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "MQTTBroker",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "MQTTClient",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "Junction",
+            dependencies: [
+                "MQTTCore", "MQTTBroker", "MQTTClient", "CCurl", "CJSONC",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "junction",
+            dependencies: [
+                "Junction", "MQTTBroker", "MQTTCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "CodecBenchmark",
+            dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Benchmarks/CodecBenchmark"
+        ),
+        .testTarget(
+            name: "MQTTCoreTests",
+            dependencies: [
+                "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(name: "MQTTBrokerTests", dependencies: ["MQTTBroker", "MQTTCore"]),
+        .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "MQTTCore"]),
+        .testTarget(name: "JunctionTests", dependencies: ["Junction"]),
+    ]
+)

@@ -1,0 +1,1 @@
+// Junction: see README.
