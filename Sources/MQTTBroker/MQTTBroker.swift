@@ -1,1 +1,94 @@
-// MQTTBroker: see README.
+import Logging
+import MQTTCore
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+/// The embedded MQTT 3.1.1 / 5.0 broker (DESIGN §2) as a swift-service-lifecycle `Service`.
+///
+/// All broker state lives on one event loop of the group: connections are accepted onto that
+/// loop and route messages synchronously there. `run()` serves until graceful shutdown;
+/// tests use ``start()`` (which returns the bound addresses, port 0 allowed) and ``shutdown()``.
+public final class MQTTBroker: Service, Sendable {
+    public let listeners: [BrokerListener]
+    private let logger: Logger
+    private let loop: EventLoop
+    private let state: NIOLoopBoundBox<BrokerState>
+    private let channels = NIOLockedValueBox<[Channel]>([])
+    private let sysTask = NIOLockedValueBox<RepeatedTask?>(nil)
+
+    public init(listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings(),
+                eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "junction.broker")) {
+        self.listeners = listeners
+        self.logger = logger
+        let loop = eventLoopGroup.next()
+        self.loop = loop
+        self.state = NIOLoopBoundBox.makeBoxSendingValue(BrokerState(loop: loop, settings: settings, logger: logger), eventLoop: loop)
+    }
+
+    /// Binds every listener and returns the addresses bound, in listener order.
+    @discardableResult
+    public func start() async throws -> [SocketAddress] {
+        var bound: [SocketAddress] = []
+        for listener in listeners {
+            let state = self.state
+            let maximumPacketSize = try await loop.submit { state.value.settings.maxPacketSize }.get()
+            let channel = try await ServerBootstrap(group: loop)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let sync = channel.pipeline.syncOperations
+                        try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
+                        try sync.addHandler(BrokerConnection(state: state.value))
+                    }
+                }
+                .bind(host: listener.host, port: listener.port)
+                .get()
+            channels.withLockedValue { $0.append(channel) }
+            if let address = channel.localAddress { bound.append(address) }
+            logger.info("broker listening", metadata: ["listener.address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+        }
+        try await startSys()
+        return bound
+    }
+
+    /// Closes the listeners and every client connection.
+    public func shutdown() async throws {
+        sysTask.withLockedValue { $0?.cancel() }
+        let listening = channels.withLockedValue { channels in
+            defer { channels.removeAll() }
+            return channels
+        }
+        for channel in listening { try? await channel.close() }
+        let state = self.state
+        try await loop.submit {
+            for session in state.value.sessions.values { session.connection?.disconnect(.serverShuttingDown) }
+        }.get()
+    }
+
+    public func run() async throws {
+        try await start()
+        try? await gracefulShutdown()
+        try await shutdown()
+    }
+
+    /// Applies new settings to the running broker: new limits apply to new packets and connections.
+    public func update(settings: BrokerSettings) async throws {
+        let state = self.state
+        try await loop.submit { state.value.settings = settings }.get()
+    }
+
+    private func startSys() async throws {
+        let state = self.state
+        guard let interval = try await loop.submit({ state.value.settings.sysInterval }).get() else { return }
+        let task = loop.scheduleRepeatedTask(initialDelay: .zero, delay: interval) { _ in
+            state.value.publishSys()
+        }
+        sysTask.withLockedValue { $0 = task }
+    }
+}

@@ -1,0 +1,128 @@
+import MQTTCore
+import NIOCore
+
+extension BrokerConnection {
+    /// CONNECT: identify the client, take over or resume its session, answer CONNACK, and send
+    /// what the resumed session still owes.
+    func handleConnect(_ connect: MQTTConnectPacket) {
+        connectTimeout?.cancel()
+        version = connect.protocolVersion
+        let settings = state.settings
+
+        func refuse(_ code: MQTTReasonCode, _ reason: String) {
+            logger.info("connection refused", metadata: ["mqtt.reason_code": "\(code)", "reason": "\(reason)"])
+            var properties = MQTTProperties()
+            if version == .v5 { properties.append(.reasonString(reason)) }
+            send(.connack(MQTTConnAckPacket(reasonCode: code, properties: properties)))
+            close()
+        }
+
+        if settings.maxConnections > 0 && state.connections > settings.maxConnections {
+            return refuse(.serverBusy, "too many connections")
+        }
+        if connect.properties.authenticationMethod != nil {
+            return refuse(.badAuthenticationMethod, "no enhanced authentication method is configured")
+        }
+        var id = connect.clientIdentifier
+        var assigned: String?
+        if id.isEmpty {
+            guard version == .v5 || connect.cleanStart else {
+                return refuse(.clientIdentifierNotValid, "an empty client id needs a clean session")
+            }
+            id = "junction-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+            if version == .v5 { assigned = id }
+        }
+        clientID = id
+
+        let expiry: UInt32 = version == .v5 ? (connect.properties.sessionExpiryInterval ?? 0) : (connect.cleanStart ? 0 : .max)
+        let receiveMaximum = Int(connect.properties.receiveMaximum ?? .max)
+        let window = max(1, min(settings.maxInflight, receiveMaximum))
+
+        var sessionPresent = false
+        let session: Session
+        if let existing = state.sessions[id] {
+            existing.connection?.takeOver(cleanStart: connect.cleanStart)
+            existing.connection = nil
+            existing.expiryTask?.cancel()
+            existing.expiryTask = nil
+            if connect.cleanStart {
+                state.endSession(existing)
+                session = Session(clientID: id, protocolVersion: version, window: window)
+            } else {
+                // A new connection before the will delay elapsed: that will is not sent.
+                existing.pendingWill?.task.cancel()
+                existing.pendingWill = nil
+                session = existing
+                sessionPresent = true
+            }
+        } else {
+            session = Session(clientID: id, protocolVersion: version, window: window)
+        }
+        session.protocolVersion = version
+        session.expiryInterval = expiry
+        session.window = window
+        session.connection = self
+        state.sessions[id] = session
+        self.session = session
+        will = connect.will
+        phase = .connected
+
+        var keepAlive = connect.keepAlive
+        var serverKeepAlive: UInt16?
+        if keepAlive > settings.maxKeepalive {
+            keepAlive = settings.maxKeepalive
+            serverKeepAlive = keepAlive
+        }
+        if keepAlive > 0, let context {
+            let timeout = TimeAmount.milliseconds(Int64(Double(keepAlive) * 1000 * settings.keepaliveMultiplier))
+            try? context.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .before(self))
+        }
+
+        var properties = MQTTProperties()
+        if version == .v5 {
+            outboundAliasMaximum = connect.properties.topicAliasMaximum ?? 0
+            clientMaximumPacketSize = Int(connect.properties.maximumPacketSize ?? .max)
+            inboundAliasMaximum = settings.topicAliasMaximum
+            if settings.maxAwaitingRel < 65_535 { properties.append(.receiveMaximum(UInt16(settings.maxAwaitingRel))) }
+            if inboundAliasMaximum > 0 { properties.append(.topicAliasMaximum(inboundAliasMaximum)) }
+            if settings.maxPacketSize < mqttMaximumVariableByteInteger + 5 {
+                properties.append(.maximumPacketSize(UInt32(settings.maxPacketSize)))
+            }
+            if let assigned { properties.append(.assignedClientIdentifier(assigned)) }
+            if let serverKeepAlive { properties.append(.serverKeepAlive(serverKeepAlive)) }
+        }
+        logger.debug("client connected", metadata: [
+            "mqtt.client_id": "\(id)", "mqtt.version": "\(version)", "mqtt.session_present": "\(sessionPresent)",
+        ])
+        send(.connack(MQTTConnAckPacket(sessionPresent: sessionPresent, reasonCode: .success, properties: properties)))
+
+        if sessionPresent {
+            session.resendInflight(now: now)
+        }
+        session.drainQueue(now: now)
+        if version == .v311 { scheduleRetry() }
+    }
+
+    /// 3.1.1 sessions get unacknowledged messages again every `retryInterval` (5.0 only on reconnect).
+    private func scheduleRetry() {
+        let interval = state.settings.retryInterval
+        retryTask = state.loop.assumeIsolated().scheduleTask(in: interval) { [weak self] in
+            guard let self, let session = self.session, self.phase == .connected else { return }
+            session.resendInflight(olderThan: self.now - interval, now: self.now)
+            self.state.flushPending()
+            self.scheduleRetry()
+        }
+    }
+
+    /// DISCONNECT: a clean end; the will is dropped unless 5.0 reason 0x04 keeps it.
+    func handleDisconnect(_ packet: MQTTDisconnectPacket) {
+        if version == .v5, let expiry = packet.properties.sessionExpiryInterval, let session {
+            if session.expiryInterval == 0 && expiry != 0 {
+                return disconnect(.protocolError, reason: "session expiry cannot be set after connecting with 0")
+            }
+            session.expiryInterval = expiry
+        }
+        if packet.reasonCode != .disconnectWithWillMessage { will = nil }
+        close()
+    }
+}

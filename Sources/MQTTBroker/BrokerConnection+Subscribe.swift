@@ -1,0 +1,54 @@
+import MQTTCore
+import NIOCore
+
+extension BrokerConnection {
+    /// SUBSCRIBE: each filter is granted or refused on its own (0x8F / 0x80 for an invalid one);
+    /// retained messages follow the SUBACK as Retain Handling says.
+    func handleSubscribe(_ packet: MQTTSubscribePacket) {
+        guard let session else { return }
+        let identifier = version == .v5 ? packet.properties.subscriptionIdentifiers.first : nil
+        var codes: [MQTTReasonCode] = []
+        var retained: [Delivery] = []
+        for request in packet.subscriptions {
+            guard let filter = MQTTTopicFilter(request.topicFilter) else {
+                logger.debug("invalid topic filter", metadata: ["mqtt.client_id": "\(clientID)", "mqtt.topic": "\(request.topicFilter)"])
+                codes.append(.topicFilterInvalid)
+                continue
+            }
+            if filter.shareGroup != nil && request.noLocal {
+                return disconnect(.protocolError, reason: "No Local on a shared subscription")
+            }
+            let options = SubscriptionOptions(qos: request.qos, noLocal: request.noLocal,
+                                              retainAsPublished: request.retainAsPublished, identifier: identifier)
+            let existed = state.tree.insert(clientID: clientID, filter: filter, options: options)
+            session.subscriptions[request.topicFilter] = (filter, options)
+            codes.append(MQTTReasonCode(rawValue: request.qos.rawValue))
+            let sendRetained = filter.shareGroup == nil
+                && (request.retainHandling == .sendOnSubscribe || (request.retainHandling == .sendOnNewSubscribe && !existed))
+            if sendRetained {
+                for message in state.retained.matching(filter, now: now) {
+                    retained.append(Delivery(message: message, qos: min(message.qos, request.qos), retain: true,
+                                             subscriptionIdentifiers: identifier.map { [$0] } ?? []))
+                }
+            }
+        }
+        send(.suback(MQTTSubAckPacket(packetIdentifier: packet.packetIdentifier, reasonCodes: codes)))
+        for delivery in retained {
+            session.deliver(delivery, maxQueue: state.settings.maxMqueueLen, queueQoS0: state.settings.mqueueStoreQos0)
+        }
+    }
+
+    /// UNSUBSCRIBE: 0x11 for a filter the session did not have.
+    func handleUnsubscribe(_ packet: MQTTUnsubscribePacket) {
+        guard let session else { return }
+        var codes: [MQTTReasonCode] = []
+        for raw in packet.topicFilters {
+            if let (filter, _) = session.subscriptions.removeValue(forKey: raw), state.tree.remove(clientID: clientID, filter: filter) {
+                codes.append(.success)
+            } else {
+                codes.append(MQTTTopicFilter(raw) == nil ? .topicFilterInvalid : .noSubscriptionExisted)
+            }
+        }
+        send(.unsuback(MQTTSubAckPacket(packetIdentifier: packet.packetIdentifier, reasonCodes: codes)))
+    }
+}

@@ -1,0 +1,194 @@
+import Logging
+import MQTTCore
+import NIOCore
+
+/// One client connection: the MQTT protocol state machine of the broker side, as a channel
+/// handler behind ``MQTTPacketDecoder``. It runs on the broker's event loop and calls
+/// ``BrokerState`` synchronously; outbound packets are written without flushing and flushed once
+/// per read batch.
+final class BrokerConnection: ChannelInboundHandler {
+    typealias InboundIn = MQTTPacket
+    typealias OutboundOut = ByteBuffer
+
+    enum Phase { case awaitingConnect, connected, closed }
+
+    let state: BrokerState
+    var context: ChannelHandlerContext?
+    var phase = Phase.awaitingConnect
+    var version = MQTTProtocolVersion.v311
+    var session: Session?
+    var clientID = ""
+    var will: MQTTWill?
+    var connectTimeout: Scheduled<Void>?
+    var retryTask: Scheduled<Void>?
+    var needsFlush = false
+    /// Topic aliases the client set up (5.0), and the highest it may use.
+    var inboundAliases: [UInt16: String] = [:]
+    var inboundAliasMaximum: UInt16 = 0
+    /// Topic aliases the broker set up towards the client, and how many the client accepts.
+    var outboundAliases: [String: UInt16] = [:]
+    var outboundAliasMaximum: UInt16 = 0
+    /// The client's Maximum Packet Size (5.0): larger messages are not sent to it.
+    var clientMaximumPacketSize = Int.max
+
+    init(state: BrokerState) { self.state = state }
+
+    var now: NIODeadline { .now() }
+    var logger: Logger { state.logger }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func channelActive(context: ChannelHandlerContext) {
+        state.connections += 1
+        state.statistics.connectionsTotal += 1
+        connectTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: state.settings.connectTimeout) { [weak self] in
+            guard let self, self.phase == .awaitingConnect else { return }
+            self.logger.debug("no CONNECT in time, closing")
+            self.close()
+        }
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let packet = unwrapInboundIn(data)
+        guard phase != .closed else { return }
+        if phase == .awaitingConnect {
+            guard case .connect(let connect) = packet else { return close() }
+            handleConnect(connect)
+            return
+        }
+        switch packet {
+        case .publish(let publish): handlePublish(publish)
+        case .puback(let ack): handlePubAck(ack)
+        case .pubrec(let ack): handlePubRec(ack)
+        case .pubrel(let ack): handlePubRel(ack)
+        case .pubcomp(let ack): handlePubComp(ack)
+        case .subscribe(let subscribe): handleSubscribe(subscribe)
+        case .unsubscribe(let unsubscribe): handleUnsubscribe(unsubscribe)
+        case .pingreq: send(.pingresp)
+        case .disconnect(let disconnect): handleDisconnect(disconnect)
+        case .connect:
+            disconnect(.protocolError, reason: "second CONNECT")
+        case .auth:
+            disconnect(.protocolError, reason: "AUTH without enhanced authentication")
+        case .connack, .suback, .unsuback, .pingresp:
+            disconnect(.protocolError, reason: "\(packet.type) is sent by servers only")
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        state.flushPending()
+        context.fireChannelReadComplete()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        state.connections -= 1
+        phase = .closed
+        connectTimeout?.cancel()
+        retryTask?.cancel()
+        if let session, session.connection === self {
+            if let will {
+                let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
+                if delay == 0 {
+                    state.publishWill(will, clientID: clientID)
+                } else {
+                    let task = state.loop.assumeIsolated().scheduleTask(in: .seconds(Int64(delay))) { [state, weak session] in
+                        guard let session, let pending = session.pendingWill else { return }
+                        session.pendingWill = nil
+                        state.publishWill(pending.will, clientID: session.clientID)
+                        state.flushPending()
+                    }
+                    session.pendingWill = (will, task)
+                }
+            }
+            state.detach(session)
+        }
+        will = nil
+        session = nil
+        self.context = nil
+        state.flushPending()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        guard let decodeError = error as? MQTTDecodeError else {
+            logger.debug("connection error", metadata: ["error": "\(error)", "mqtt.client_id": "\(clientID)"])
+            return close()
+        }
+        logger.info("bad packet, closing connection", metadata: [
+            "error": "\(decodeError)", "mqtt.reason_code": "\(decodeError.reasonCode)", "mqtt.client_id": "\(clientID)",
+        ])
+        if phase == .awaitingConnect {
+            if case .unsupportedProtocolVersion = decodeError {
+                // Answered in the 3.1.1 layout, which every version's client can read (return code 0x01).
+                version = .v311
+                send(.connack(MQTTConnAckPacket(reasonCode: .unsupportedProtocolVersion)))
+            }
+            return close()
+        }
+        disconnect(decodeError.reasonCode, reason: "\(decodeError)")
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            logger.debug("keepalive timeout", metadata: ["mqtt.client_id": "\(clientID)"])
+            return disconnect(.keepAliveTimeout, reason: "keep alive timeout")
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Writing
+
+    /// Encodes and writes `packet`; the flush happens at the end of the read batch.
+    func send(_ packet: MQTTPacket) {
+        guard let context else { return }
+        var buffer = context.channel.allocator.buffer(capacity: 0)
+        do {
+            try packet.encode(into: &buffer, version: version)
+        } catch {
+            logger.error("cannot encode packet", metadata: ["error": "\(error)", "mqtt.client_id": "\(clientID)"])
+            return
+        }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        if !needsFlush {
+            needsFlush = true
+            state.markForFlush(self)
+        }
+    }
+
+    func flushIfNeeded() {
+        guard needsFlush else { return }
+        needsFlush = false
+        context?.flush()
+    }
+
+    /// Ends the connection: on 5.0 with a DISCONNECT carrying `reasonCode` first.
+    func disconnect(_ reasonCode: MQTTReasonCode, reason: String? = nil) {
+        if version == .v5 && phase == .connected {
+            var properties = MQTTProperties()
+            if let reason { properties.append(.reasonString(reason)) }
+            send(.disconnect(MQTTDisconnectPacket(reasonCode: reasonCode, properties: properties)))
+        }
+        close()
+    }
+
+    func close() {
+        guard let context else { return }
+        flushIfNeeded()
+        phase = .closed
+        context.close(promise: nil)
+    }
+
+    /// Another connection took this client id over: this one ends with 0x8E. The will goes out
+    /// now if the session ends with it or has no delay; otherwise the new connection cancels it.
+    func takeOver(cleanStart: Bool) {
+        session = nil
+        if let will, cleanStart || (will.properties.willDelayInterval ?? 0) == 0 {
+            state.publishWill(will, clientID: clientID)
+        }
+        will = nil
+        disconnect(.sessionTakenOver)
+    }
+}

@@ -1,0 +1,76 @@
+import MQTTCore
+import NIOCore
+
+/// An application message as the broker routes it: what a PUBLISH (or a will) carried.
+///
+/// `properties` holds only what is forwarded to subscribers unchanged (payload format, content
+/// type, response topic, correlation data, user properties); the expiry is kept as a deadline
+/// and re-announced with the remaining interval, subscription identifiers and topic aliases are
+/// per delivery.
+struct BrokerMessage {
+    var topic: String
+    var payload: ByteBuffer
+    var qos: MQTTQoS
+    var retain: Bool
+    var properties: MQTTProperties
+    /// When the message expires (Message Expiry Interval), if it does.
+    var expiry: NIODeadline?
+    /// The session that published it (for No Local); nil for wills and `$SYS`.
+    var publisher: String?
+
+    init(topic: String, payload: ByteBuffer, qos: MQTTQoS, retain: Bool, properties: MQTTProperties = [],
+         expiry: NIODeadline? = nil, publisher: String? = nil) {
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.properties = properties
+        self.expiry = expiry
+        self.publisher = publisher
+    }
+
+    /// Builds the routed message from a received PUBLISH whose topic is already resolved.
+    init(_ packet: MQTTPublishPacket, topic: String, publisher: String?, now: NIODeadline) {
+        var forwarded = packet.properties
+        var expiry: NIODeadline?
+        if !forwarded.isEmpty {
+            if let interval = forwarded.messageExpiryInterval { expiry = now + .seconds(Int64(interval)) }
+            forwarded.elements.removeAll {
+                switch $0 {
+                case .messageExpiryInterval, .topicAlias, .subscriptionIdentifier: true
+                default: false
+                }
+            }
+        }
+        self.init(topic: topic, payload: packet.payload, qos: packet.qos, retain: packet.retain,
+                  properties: forwarded, expiry: expiry, publisher: publisher)
+    }
+
+    func isExpired(at now: NIODeadline) -> Bool {
+        if let expiry { return expiry <= now }
+        return false
+    }
+
+    /// Seconds left before expiry, rounded up, for the forwarded Message Expiry Interval.
+    func remainingExpiry(at now: NIODeadline) -> UInt32? {
+        guard let expiry else { return nil }
+        let nanos = max(0, (expiry - now).nanoseconds)
+        return UInt32(clamping: (nanos + 999_999_999) / 1_000_000_000)
+    }
+}
+
+/// What a subscription asked for, as stored in the subscription tree and the session.
+struct SubscriptionOptions: Hashable {
+    var qos: MQTTQoS
+    var noLocal: Bool
+    var retainAsPublished: Bool
+    var identifier: UInt32?
+}
+
+/// One message on its way to one session: the message and the per-subscriber decisions.
+struct Delivery {
+    var message: BrokerMessage
+    var qos: MQTTQoS
+    var retain: Bool
+    var subscriptionIdentifiers: [UInt32]
+}

@@ -1,0 +1,49 @@
+import NIOCore
+
+/// The broker's tunable limits, named as in the `mqtt` section of an `mqtt-broker` connector
+/// (DESIGN §2). Every value can be changed while the broker runs: new limits apply to new
+/// packets and connections.
+public struct BrokerSettings: Sendable, Hashable {
+    /// Largest packet accepted from a client (fixed header included), 1 byte to 260 MB.
+    public var maxPacketSize: Int = 1 << 20
+    /// Messages queued per session behind the inflight window; the oldest is dropped when full (QoS 0 first).
+    public var maxMqueueLen: Int = 1000
+    /// Unacknowledged QoS 1/2 messages are sent again after this long (3.1.1 sessions; 5.0 only on reconnect).
+    public var retryInterval: TimeAmount = .seconds(30)
+    /// A client silent for keepalive × this is disconnected (must be > 0.5).
+    public var keepaliveMultiplier: Double = 1.5
+    /// Largest total size of the properties of one packet.
+    public var propertySize: Int = 65_536
+    /// Outbound QoS 1/2 messages in flight per session (a 5.0 client's Receive Maximum can lower it).
+    public var maxInflight: Int = 32
+    /// Inbound QoS 2 messages awaiting PUBREL per session; advertised as the server's Receive Maximum.
+    public var maxAwaitingRel: Int = 100
+    /// An inbound QoS 2 message whose PUBREL does not come within this is forgotten.
+    public var awaitRelTimeout: TimeAmount = .seconds(300)
+    /// Whether QoS 0 messages are queued for offline persistent sessions.
+    public var mqueueStoreQos0: Bool = true
+    /// Concurrent client connections; 0 is unlimited.
+    public var maxConnections: Int = 0
+    /// Highest keepalive accepted; a larger one (or 0) is replaced and announced as Server Keep Alive (5.0).
+    public var maxKeepalive: UInt16 = 65_535
+    /// Topic aliases a 5.0 client may use towards the broker.
+    public var topicAliasMaximum: UInt16 = 10
+    /// A socket that has not sent CONNECT within this is closed.
+    public var connectTimeout: TimeAmount = .seconds(10)
+    /// How often `$SYS/broker/...` statistics are published; nil turns them off.
+    public var sysInterval: TimeAmount? = .seconds(10)
+
+    public init() {}
+}
+
+/// Where the broker listens.
+public struct BrokerListener: Sendable, Hashable {
+    public var host: String
+    /// 0 picks a free port (tests).
+    public var port: Int
+
+    public init(host: String = "127.0.0.1", port: Int = 1883) {
+        self.host = host
+        self.port = port
+    }
+}

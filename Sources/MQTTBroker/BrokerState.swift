@@ -1,0 +1,173 @@
+import Logging
+import MQTTCore
+import NIOCore
+
+/// Everything the broker knows, confined to its one event loop: sessions, the subscription
+/// tree, retained messages, counters. Connections call into it synchronously from their channel
+/// handlers, so the per-message path has no hop, lock or task (DESIGN "Hot path").
+final class BrokerState {
+    let loop: EventLoop
+    var settings: BrokerSettings
+    let logger: Logger
+    let startedAt: NIODeadline
+
+    var sessions: [String: Session] = [:]
+    let tree = SubscriptionTree()
+    let retained = RetainedStore()
+    var statistics = BrokerStatistics()
+    var connections = 0
+
+    /// Connections written to during the current read batch, flushed once at its end.
+    private var pendingFlush: [BrokerConnection] = []
+    /// Reused between PUBLISHes to collect plain matches without allocating.
+    private var matchBuffer: [Match] = []
+
+    private struct Match {
+        var clientID: String
+        var options: SubscriptionOptions
+        var identifiers: [UInt32]
+    }
+
+    init(loop: EventLoop, settings: BrokerSettings, logger: Logger) {
+        self.loop = loop
+        self.settings = settings
+        self.logger = logger
+        self.startedAt = .now()
+    }
+
+    var now: NIODeadline { .now() }
+
+    // MARK: Flushing
+
+    func markForFlush(_ connection: BrokerConnection) {
+        pendingFlush.append(connection)
+    }
+
+    /// Flushes every connection written to since the last call.
+    func flushPending() {
+        guard !pendingFlush.isEmpty else { return }
+        let connections = pendingFlush
+        pendingFlush.removeAll(keepingCapacity: true)
+        for connection in connections { connection.flushIfNeeded() }
+    }
+
+    // MARK: Routing
+
+    /// Delivers `message` to every session with a matching subscription, once per session
+    /// (highest granted QoS, every matching subscription identifier), and to one member of each
+    /// matching shared group. Returns how many sessions it went to.
+    @discardableResult
+    func route(_ message: BrokerMessage) -> Int {
+        statistics.messagesReceived += 1
+        matchBuffer.removeAll(keepingCapacity: true)
+        var delivered = 0
+        tree.forEachMatch(of: message.topic) { node in
+            for (clientID, options) in node.subscribers {
+                if options.noLocal && clientID == message.publisher { continue }
+                matchBuffer.append(Match(clientID: clientID, options: options, identifiers: options.identifier.map { [$0] } ?? []))
+            }
+            for group in node.shared.values where !group.members.isEmpty {
+                if deliverToShareGroup(group, message) { delivered += 1 }
+            }
+        }
+        if matchBuffer.count > 1 { mergeOverlapping() }
+        for match in matchBuffer {
+            guard let session = sessions[match.clientID] else { continue }
+            deliver(message, to: session, options: match.options, identifiers: match.identifiers)
+            delivered += 1
+        }
+        return delivered
+    }
+
+    /// Overlapping subscriptions of one session become one delivery: the highest QoS, retain as
+    /// published if any asked for it, all subscription identifiers.
+    private func mergeOverlapping() {
+        var merged: [Match] = []
+        merged.reserveCapacity(matchBuffer.count)
+        for match in matchBuffer {
+            if let index = merged.firstIndex(where: { $0.clientID == match.clientID }) {
+                merged[index].options.qos = max(merged[index].options.qos, match.options.qos)
+                merged[index].options.retainAsPublished = merged[index].options.retainAsPublished || match.options.retainAsPublished
+                merged[index].identifiers += match.identifiers
+            } else {
+                merged.append(match)
+            }
+        }
+        matchBuffer = merged
+    }
+
+    private func deliver(_ message: BrokerMessage, to session: Session, options: SubscriptionOptions, identifiers: [UInt32]) {
+        let delivery = Delivery(message: message, qos: min(message.qos, options.qos),
+                                retain: options.retainAsPublished && message.retain, subscriptionIdentifiers: identifiers)
+        session.deliver(delivery, maxQueue: settings.maxMqueueLen, queueQoS0: settings.mqueueStoreQos0)
+    }
+
+    /// Round robin over the group, preferring members that are connected.
+    private func deliverToShareGroup(_ group: SubscriptionTree.SharedGroup, _ message: BrokerMessage) -> Bool {
+        let count = group.members.count
+        var chosen: Int?
+        for step in 0..<count {
+            let index = (group.next + step) % count
+            if sessions[group.members.keys[index]]?.connection != nil { chosen = index; break }
+        }
+        let index = chosen ?? group.next % count
+        group.next = (index + 1) % count
+        let (clientID, options) = (group.members.keys[index], group.members.values[index])
+        guard let session = sessions[clientID] else { return false }
+        deliver(message, to: session, options: options, identifiers: options.identifier.map { [$0] } ?? [])
+        return true
+    }
+
+    /// Routes a message published by a client (or a will): stores it when retained, then routes.
+    @discardableResult
+    func publish(_ message: BrokerMessage) -> Int {
+        if message.retain { retained.store(message) }
+        return route(message)
+    }
+
+    // MARK: Sessions
+
+    /// Removes a session and its subscriptions; a will still waiting for its delay is published now.
+    func endSession(_ session: Session) {
+        session.expiryTask?.cancel()
+        session.expiryTask = nil
+        if let pending = session.pendingWill {
+            pending.task.cancel()
+            session.pendingWill = nil
+            publishWill(pending.will, clientID: session.clientID)
+        }
+        for (filter, _) in session.subscriptions.values { tree.remove(clientID: session.clientID, filter: filter) }
+        session.subscriptions.removeAll()
+        session.reset()
+        if sessions[session.clientID] === session { sessions[session.clientID] = nil }
+    }
+
+    /// The connection of a session closed: keep the session for its expiry interval, or end it.
+    func detach(_ session: Session) {
+        session.connection = nil
+        if session.expiryInterval == 0 {
+            endSession(session)
+        } else if session.expiryInterval != .max {
+            session.expiryTask = loop.assumeIsolated().scheduleTask(in: .seconds(Int64(session.expiryInterval))) { [weak self, weak session] in
+                guard let self, let session, session.connection == nil else { return }
+                self.logger.debug("session expired", metadata: ["mqtt.client_id": "\(session.clientID)"])
+                self.endSession(session)
+                self.flushPending()
+            }
+        }
+    }
+
+    func publishWill(_ will: MQTTWill, clientID: String) {
+        var properties = will.properties
+        var expiry: NIODeadline?
+        if let interval = properties.messageExpiryInterval { expiry = now + .seconds(Int64(interval)) }
+        properties.elements.removeAll {
+            if case .willDelayInterval = $0 { return true }
+            if case .messageExpiryInterval = $0 { return true }
+            return false
+        }
+        logger.debug("publishing will", metadata: ["mqtt.client_id": "\(clientID)", "mqtt.topic": "\(will.topic)"])
+        publish(BrokerMessage(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain,
+                              properties: properties, expiry: expiry, publisher: clientID))
+    }
+}

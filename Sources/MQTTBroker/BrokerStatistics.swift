@@ -1,0 +1,7 @@
+/// Counters behind `$SYS/broker/...` and the metrics endpoint.
+struct BrokerStatistics {
+    var messagesReceived = 0
+    var messagesSent = 0
+    var messagesDropped = 0
+    var connectionsTotal = 0
+}

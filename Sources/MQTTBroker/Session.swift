@@ -1,0 +1,152 @@
+import Collections
+import MQTTCore
+import NIOCore
+
+/// One client's session (MQTT 5 §4.1): its subscriptions, the outbound QoS 1/2 messages in
+/// flight and queued behind them, the inbound QoS 2 packet ids awaiting PUBREL, and its expiry.
+/// It outlives connections when the session expiry interval says so.
+///
+/// Flow control follows EMQX: at most `window` QoS 1/2 messages in flight; the rest waits in a
+/// queue of at most `maxMqueueLen`, which drops its oldest message (QoS 0 first) when full.
+final class Session {
+    /// `awaitingAck`: PUBLISH sent, PUBACK (QoS 1) or PUBREC (QoS 2) expected.
+    /// `awaitingComplete`: PUBREL sent, PUBCOMP expected.
+    enum InflightState { case awaitingAck, awaitingComplete }
+
+    struct InflightEntry {
+        var delivery: Delivery
+        var state: InflightState
+        var sentAt: NIODeadline
+    }
+
+    let clientID: String
+    var protocolVersion: MQTTProtocolVersion
+    /// The network connection currently attached, if any.
+    var connection: BrokerConnection?
+    /// Raw filter → parsed filter and options, to restore, unsubscribe and clean up.
+    var subscriptions: [String: (filter: MQTTTopicFilter, options: SubscriptionOptions)] = [:]
+    /// Seconds the session outlives its connection; `UInt32.max` never expires.
+    var expiryInterval: UInt32 = 0
+    var expiryTask: Scheduled<Void>?
+    /// A will waiting out its Will Delay Interval after the connection closed.
+    var pendingWill: (will: MQTTWill, task: Scheduled<Void>)?
+
+    private(set) var inflight: OrderedDictionary<UInt16, InflightEntry> = [:]
+    private(set) var queue: Deque<Delivery> = []
+    /// Inbound QoS 2 packet ids whose PUBREL has not come yet, with when they arrived.
+    var awaitingRelease: [UInt16: NIODeadline] = [:]
+    /// Outbound QoS 1/2 messages allowed in flight.
+    var window: Int
+    private var nextPacketID: UInt16 = 1
+    /// Messages dropped because the queue was full (for `$SYS` and logs).
+    private(set) var dropped = 0
+
+    init(clientID: String, protocolVersion: MQTTProtocolVersion, window: Int) {
+        self.clientID = clientID
+        self.protocolVersion = protocolVersion
+        self.window = window
+    }
+
+    var queuedCount: Int { queue.count }
+    var inflightCount: Int { inflight.count }
+
+    /// Hands a delivery to the session: sent now when connected and the window allows, else queued.
+    /// `queueQoS0` says whether a QoS 0 message for an offline session is kept.
+    func deliver(_ delivery: Delivery, maxQueue: Int, queueQoS0: Bool) {
+        if let connection {
+            if delivery.qos == .atMostOnce {
+                connection.sendPublish(delivery, packetIdentifier: nil)
+                return
+            }
+            if queue.isEmpty && inflight.count < window {
+                sendInflight(delivery, over: connection)
+                return
+            }
+        } else if delivery.qos == .atMostOnce && !queueQoS0 {
+            return
+        }
+        enqueue(delivery, maxQueue: maxQueue)
+    }
+
+    private func enqueue(_ delivery: Delivery, maxQueue: Int) {
+        if queue.count >= maxQueue {
+            guard maxQueue > 0 else { dropped += 1; return }
+            if let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
+                queue.remove(at: index)
+            } else {
+                queue.removeFirst()
+            }
+            dropped += 1
+        }
+        queue.append(delivery)
+    }
+
+    private func sendInflight(_ delivery: Delivery, over connection: BrokerConnection) {
+        let id = allocatePacketID()
+        inflight[id] = InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: connection.now)
+        if !connection.sendPublish(delivery, packetIdentifier: id) { inflight.removeValue(forKey: id) }
+    }
+
+    private func allocatePacketID() -> UInt16 {
+        while inflight[nextPacketID] != nil { nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1 }
+        let id = nextPacketID
+        nextPacketID = nextPacketID == .max ? 1 : nextPacketID + 1
+        return id
+    }
+
+    /// Sends queued messages while the window has room (after an ack or on reconnect).
+    func drainQueue(now: NIODeadline) {
+        guard let connection else { return }
+        while inflight.count < window, let next = queue.popFirst() {
+            if next.message.isExpired(at: now) { continue }
+            if next.qos == .atMostOnce {
+                connection.sendPublish(next, packetIdentifier: nil)
+            } else {
+                sendInflight(next, over: connection)
+            }
+        }
+    }
+
+    /// PUBACK (QoS 1) or PUBCOMP (QoS 2) arrived: the message is done. False if the id is unknown.
+    @discardableResult
+    func complete(_ id: UInt16, expecting state: InflightState) -> Bool {
+        guard inflight[id]?.state == state else { return false }
+        inflight.removeValue(forKey: id)
+        return true
+    }
+
+    /// PUBREC arrived: the message now waits for PUBCOMP after our PUBREL (sent again for a
+    /// repeated PUBREC). False if the id is unknown.
+    func received(_ id: UInt16, now: NIODeadline) -> Bool {
+        guard let entry = inflight[id], entry.delivery.qos == .exactlyOnce else { return false }
+        inflight[id]?.state = .awaitingComplete
+        inflight[id]?.sentAt = now
+        return true
+    }
+
+    /// A PUBREC with an error code ends the QoS 2 exchange for that message.
+    func abandon(_ id: UInt16) { inflight.removeValue(forKey: id) }
+
+    /// Sends again every message in flight (DUP set) and every PUBREL awaited, in order:
+    /// on reconnect, and for 3.1.1 sessions after `retryInterval`.
+    func resendInflight(olderThan cutoff: NIODeadline? = nil, now: NIODeadline) {
+        guard let connection else { return }
+        for (id, entry) in inflight {
+            if let cutoff, entry.sentAt > cutoff { continue }
+            inflight[id]?.sentAt = now
+            switch entry.state {
+            case .awaitingAck:
+                connection.sendPublish(entry.delivery, packetIdentifier: id, dup: true)
+            case .awaitingComplete:
+                connection.send(.pubrel(MQTTPublishAckPacket(packetIdentifier: id)))
+            }
+        }
+    }
+
+    /// Drops all outbound state (clean start, or the session ended).
+    func reset() {
+        inflight.removeAll()
+        queue.removeAll()
+        awaitingRelease.removeAll()
+    }
+}
