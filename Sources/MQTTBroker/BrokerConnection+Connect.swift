@@ -69,7 +69,8 @@ extension BrokerConnection {
 
         var keepAlive = connect.keepAlive
         var serverKeepAlive: UInt16?
-        if keepAlive > settings.maxKeepalive {
+        // Only a 5.0 client can be told to use a shorter keepalive (Server Keep Alive).
+        if version == .v5 && (keepAlive > settings.maxKeepalive || (keepAlive == 0 && settings.maxKeepalive < .max)) {
             keepAlive = settings.maxKeepalive
             serverKeepAlive = keepAlive
         }

@@ -22,6 +22,7 @@ final class BrokerConnection: ChannelInboundHandler {
     var connectTimeout: Scheduled<Void>?
     var retryTask: Scheduled<Void>?
     var needsFlush = false
+    var closing = false
     /// Topic aliases the client set up (5.0), and the highest it may use.
     var inboundAliases: [UInt16: String] = [:]
     var inboundAliasMaximum: UInt16 = 0
@@ -174,12 +175,24 @@ final class BrokerConnection: ChannelInboundHandler {
         close()
     }
 
+    /// Closes the connection gracefully: our side is shut for writing at once (after what was
+    /// written, e.g. a DISCONNECT), input is discarded until the client closes or `lingerTime`
+    /// passes. Closing both sides at once would make the kernel reset the connection while the
+    /// client may still be writing, and the client could lose the DISCONNECT it has not read.
     func close() {
-        guard let context else { return }
+        guard let context, !closing else { return }
+        closing = true
         flushIfNeeded()
         phase = .closed
-        context.close(promise: nil)
+        let channel = context.channel
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        context.close(mode: .output, promise: promise)
+        promise.futureResult.whenFailure { _ in channel.close(promise: nil) }
+        context.eventLoop.scheduleTask(in: Self.lingerTime) { channel.close(promise: nil) }
     }
+
+    /// How long a closing connection waits for the client to close its side.
+    static let lingerTime = TimeAmount.seconds(2)
 
     /// Another connection took this client id over: this one ends with 0x8E. The will goes out
     /// now if the session ends with it or has no delay; otherwise the new connection cancels it.

@@ -24,7 +24,8 @@ public struct BrokerSettings: Sendable, Hashable {
     public var mqueueStoreQos0: Bool = true
     /// Concurrent client connections; 0 is unlimited.
     public var maxConnections: Int = 0
-    /// Highest keepalive accepted; a larger one (or 0) is replaced and announced as Server Keep Alive (5.0).
+    /// Highest keepalive a 5.0 client may use; a larger one (or 0) is replaced and announced as
+    /// Server Keep Alive. 3.1.1 clients cannot be told, so their own keepalive stands.
     public var maxKeepalive: UInt16 = 65_535
     /// Topic aliases a 5.0 client may use towards the broker.
     public var topicAliasMaximum: UInt16 = 10
