@@ -34,7 +34,6 @@ public final class MQTTBroker: Service, Sendable {
         var bound: [SocketAddress] = []
         for listener in listeners {
             let state = self.state
-            let maximumPacketSize = try await loop.submit { state.value.settings.maxPacketSize }.get()
             let channel = try await ServerBootstrap(group: loop)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -43,6 +42,8 @@ public final class MQTTBroker: Service, Sendable {
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
+                        // Read per connection, so a reloaded maxPacketSize applies to new clients.
+                        let maximumPacketSize = state.value.settings.maxPacketSize
                         try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
                         try sync.addHandler(BrokerConnection(state: state.value))
                     }

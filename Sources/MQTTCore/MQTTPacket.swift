@@ -57,19 +57,22 @@ public struct MQTTFixedHeader: Sendable, Hashable {
     /// needed, an error as soon as the header is invalid for `version` (nil before CONNECT).
 
     public static func peek(_ buffer: ByteBuffer, version: MQTTProtocolVersion?) throws(MQTTDecodeError) -> MQTTFixedHeader? {
-        guard let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self) else { return nil }
-        let rawType = first >> 4
-        guard let type = MQTTPacketType(rawValue: rawType), type != .auth || version != .v311 else {
-            throw .invalidPacketType(rawType)
+        // One access to the storage for the whole header.
+        try buffer.withUnsafeReadableBytes { raw throws(MQTTDecodeError) -> MQTTFixedHeader? in
+            guard let first = raw.first else { return nil }
+            let rawType = first >> 4
+            guard let type = MQTTPacketType(rawValue: rawType), type != .auth || version != .v311 else {
+                throw .invalidPacketType(rawType)
+            }
+            let flags = first & 0x0F
+            if type == .publish {
+                if flags & 0x06 == 0x06 { throw .invalidQoS(3) }
+            } else if flags != type.requiredFlags {
+                throw .invalidFixedHeaderFlags(type, flags: flags)
+            }
+            guard let (length, lengthBytes) = try raw.mqttVariableByteInteger(at: 1) else { return nil }
+            return MQTTFixedHeader(type: type, flags: flags, remainingLength: length, headerLength: 1 + lengthBytes)
         }
-        let flags = first & 0x0F
-        if type == .publish {
-            if flags & 0x06 == 0x06 { throw .invalidQoS(3) }
-        } else if flags != type.requiredFlags {
-            throw .invalidFixedHeaderFlags(type, flags: flags)
-        }
-        guard let (length, lengthBytes) = try buffer.getMQTTVariableByteInteger(at: buffer.readerIndex + 1) else { return nil }
-        return MQTTFixedHeader(type: type, flags: flags, remainingLength: length, headerLength: 1 + lengthBytes)
     }
 }
 
@@ -162,13 +165,16 @@ extension MQTTPacket {
     public func encode(into buffer: inout ByteBuffer, version: MQTTProtocolVersion) throws(MQTTEncodeError) {
         let (flags, body) = try flagsAndBodyLength(version: version)
         guard body <= mqttMaximumVariableByteInteger else { throw .packetTooLarge(size: body) }
+        if case .publish(let p) = self {
+            return try p.write(to: &buffer, flags: flags, bodyLength: body, version: version)
+        }
         buffer.reserveCapacity(minimumWritableBytes: 1 + mqttVariableByteIntegerLength(body) + body)
         buffer.writeInteger(type.rawValue << 4 | flags)
         buffer.writeMQTTVariableByteInteger(body)
         switch self {
         case .connect(let p): try p.writeBody(to: &buffer)
         case .connack(let p): try p.writeBody(to: &buffer, version: version)
-        case .publish(let p): try p.writeBody(to: &buffer, version: version)
+        case .publish: break  // written above
         case .puback(let p), .pubrec(let p), .pubrel(let p), .pubcomp(let p): try p.writeBody(to: &buffer, version: version)
         case .subscribe(let p): try p.writeBody(to: &buffer, version: version)
         case .suback(let p): try p.writeBody(to: &buffer, type: .suback, version: version)

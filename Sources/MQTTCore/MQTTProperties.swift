@@ -93,28 +93,46 @@ extension MQTTProperty {
         }
     }
 
-    func write(to buffer: inout ByteBuffer) throws(MQTTEncodeError) {
-        buffer.writeInteger(identifier.rawValue)
+    /// Refuses a string or binary value longer than its 2-byte length allows, as writing it would.
+    func checkFieldLengths() throws(MQTTEncodeError) {
         switch self {
-        case .payloadFormatIndicator(let v): buffer.writeInteger(v.rawValue)
-        case .requestProblemInformation(let v), .requestResponseInformation(let v), .maximumQoS(let v),
-            .retainAvailable(let v), .wildcardSubscriptionAvailable(let v), .subscriptionIdentifierAvailable(let v),
-            .sharedSubscriptionAvailable(let v):
-            buffer.writeInteger(v)
-        case .serverKeepAlive(let v), .receiveMaximum(let v), .topicAliasMaximum(let v), .topicAlias(let v):
-            buffer.writeInteger(v)
-        case .messageExpiryInterval(let v), .sessionExpiryInterval(let v), .willDelayInterval(let v),
-            .maximumPacketSize(let v):
-            buffer.writeInteger(v)
-        case .subscriptionIdentifier(let v): buffer.writeMQTTVariableByteInteger(Int(v))
         case .contentType(let s), .responseTopic(let s), .assignedClientIdentifier(let s),
             .authenticationMethod(let s), .responseInformation(let s), .serverReference(let s),
             .reasonString(let s):
-            try buffer.writeMQTTString(s, field: "\(identifier)")
-        case .correlationData(let b), .authenticationData(let b): try buffer.writeMQTTBinary(b, field: "\(identifier)")
+            if s.utf8.count > 65_535 { throw .fieldTooLong(field: "\(identifier)", length: s.utf8.count) }
+        case .correlationData(let b), .authenticationData(let b):
+            if b.readableBytes > 65_535 { throw .fieldTooLong(field: "\(identifier)", length: b.readableBytes) }
         case .userProperty(let n, let v):
-            try buffer.writeMQTTString(n, field: "user property name")
-            try buffer.writeMQTTString(v, field: "user property value")
+            if n.utf8.count > 65_535 { throw .fieldTooLong(field: "user property name", length: n.utf8.count) }
+            if v.utf8.count > 65_535 { throw .fieldTooLong(field: "user property value", length: v.utf8.count) }
+        default:
+            break
+        }
+    }
+
+    /// Writes identifier and value; ``checkFieldLengths()`` must have passed.
+    func write(to writer: inout MQTTByteWriter) {
+        writer.writeByte(identifier.rawValue)
+        switch self {
+        case .payloadFormatIndicator(let v): writer.writeByte(v.rawValue)
+        case .requestProblemInformation(let v), .requestResponseInformation(let v), .maximumQoS(let v),
+            .retainAvailable(let v), .wildcardSubscriptionAvailable(let v), .subscriptionIdentifierAvailable(let v),
+            .sharedSubscriptionAvailable(let v):
+            writer.writeByte(v)
+        case .serverKeepAlive(let v), .receiveMaximum(let v), .topicAliasMaximum(let v), .topicAlias(let v):
+            writer.writeUInt16(v)
+        case .messageExpiryInterval(let v), .sessionExpiryInterval(let v), .willDelayInterval(let v),
+            .maximumPacketSize(let v):
+            writer.writeUInt32(v)
+        case .subscriptionIdentifier(let v): writer.writeVariableByteInteger(Int(v))
+        case .contentType(let s), .responseTopic(let s), .assignedClientIdentifier(let s),
+            .authenticationMethod(let s), .responseInformation(let s), .serverReference(let s),
+            .reasonString(let s):
+            writer.writeString(s)
+        case .correlationData(let b), .authenticationData(let b): writer.writeBinary(b)
+        case .userProperty(let n, let v):
+            writer.writeString(n)
+            writer.writeString(v)
         }
     }
 }
@@ -129,20 +147,44 @@ extension MQTTProperties {
         return mqttVariableByteIntegerLength(content) + content
     }
 
+    /// Writes the length prefix and the properties in one go; nothing when a value is too long.
     func write(to buffer: inout ByteBuffer) throws(MQTTEncodeError) {
-        buffer.writeMQTTVariableByteInteger(contentLength)
-        for element in elements { try element.write(to: &buffer) }
+        let content = try checkedContentLength()
+        buffer.writeMQTTFields(count: mqttVariableByteIntegerLength(content) + content) {
+            write(to: &$0, contentLength: content)
+        }
+    }
+
+    /// ``contentLength``, after checking that every value fits (``MQTTProperty/checkFieldLengths()``).
+    func checkedContentLength() throws(MQTTEncodeError) -> Int {
+        var length = 0
+        for element in elements {
+            try element.checkFieldLengths()
+            length += element.encodedLength
+        }
+        return length
+    }
+
+    /// Writes the length prefix and the properties; `contentLength` from ``checkedContentLength()``.
+    func write(to writer: inout MQTTByteWriter, contentLength: Int) {
+        writer.writeVariableByteInteger(contentLength)
+        for element in elements { element.write(to: &writer) }
     }
 
     /// Reads a length-prefixed property list, enforcing which properties `context` allows, which
     /// may repeat, and the values the specification forbids.
     static func read(from buffer: inout ByteBuffer, context: MQTTPropertyContext) throws(MQTTDecodeError) -> MQTTProperties {
+        try buffer.readMQTTFields { reader throws(MQTTDecodeError) in try read(from: &reader, context: context) }
+    }
+
+    static func read(from buffer: inout MQTTByteReader, context: MQTTPropertyContext) throws(MQTTDecodeError) -> MQTTProperties {
         let length = try buffer.readMQTTVariableByteInteger(field: "property length")
         if length == 0 { return MQTTProperties() }
-        guard var slice = buffer.readSlice(length: length) else { throw .truncated(field: "properties") }
+        guard var slice = buffer.readMQTTFields(length: length) else { throw .truncated(field: "properties") }
         var result: [MQTTProperty] = []
+        result.reserveCapacity(Swift.min(length / 2, 8))  // every property takes 2 bytes at least
         var seen: UInt64 = 0
-        while slice.readableBytes > 0 {
+        while slice.remaining > 0 {
             let raw = try slice.readMQTTByte(field: "property identifier")
             guard let id = MQTTProperty.Identifier(rawValue: raw) else { throw .unknownProperty(raw) }
             guard id.isAllowed(in: context) else { throw .propertyNotAllowed(id, in: context) }
@@ -156,8 +198,9 @@ extension MQTTProperties {
 }
 
 extension MQTTProperty {
-    static func read(_ id: Identifier, from buffer: inout ByteBuffer) throws(MQTTDecodeError) -> MQTTProperty {
-        let field = "\(id)"
+    static func read(_ id: Identifier, from buffer: inout MQTTByteReader) throws(MQTTDecodeError) -> MQTTProperty {
+        // Named in errors only: built when one is thrown, not for every property read.
+        var field: String { "\(id)" }
         func boolean() throws(MQTTDecodeError) -> UInt8 {
             let v = try buffer.readMQTTByte(field: field)
             guard v <= 1 else { throw .invalidPropertyValue(id, value: UInt32(v)) }

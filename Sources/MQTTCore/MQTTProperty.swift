@@ -73,7 +73,40 @@ public enum MQTTProperty: Sendable, Hashable {
         case userProperty = 0x26, maximumPacketSize = 0x27, wildcardSubscriptionAvailable = 0x28
         case subscriptionIdentifierAvailable = 0x29, sharedSubscriptionAvailable = 0x2A
 
-        public var description: String { "\(self)(0x\(String(rawValue, radix: 16, uppercase: true)))" }
+        public var description: String { "\(name)(0x\(String(rawValue, radix: 16, uppercase: true)))" }
+
+        /// The case name; `"\(self)"` inside `description` would call `description` again.
+        private var name: String {
+            switch self {
+            case .payloadFormatIndicator: "payloadFormatIndicator"
+            case .messageExpiryInterval: "messageExpiryInterval"
+            case .contentType: "contentType"
+            case .responseTopic: "responseTopic"
+            case .correlationData: "correlationData"
+            case .subscriptionIdentifier: "subscriptionIdentifier"
+            case .sessionExpiryInterval: "sessionExpiryInterval"
+            case .assignedClientIdentifier: "assignedClientIdentifier"
+            case .serverKeepAlive: "serverKeepAlive"
+            case .authenticationMethod: "authenticationMethod"
+            case .authenticationData: "authenticationData"
+            case .requestProblemInformation: "requestProblemInformation"
+            case .willDelayInterval: "willDelayInterval"
+            case .requestResponseInformation: "requestResponseInformation"
+            case .responseInformation: "responseInformation"
+            case .serverReference: "serverReference"
+            case .reasonString: "reasonString"
+            case .receiveMaximum: "receiveMaximum"
+            case .topicAliasMaximum: "topicAliasMaximum"
+            case .topicAlias: "topicAlias"
+            case .maximumQoS: "maximumQoS"
+            case .retainAvailable: "retainAvailable"
+            case .userProperty: "userProperty"
+            case .maximumPacketSize: "maximumPacketSize"
+            case .wildcardSubscriptionAvailable: "wildcardSubscriptionAvailable"
+            case .subscriptionIdentifierAvailable: "subscriptionIdentifierAvailable"
+            case .sharedSubscriptionAvailable: "sharedSubscriptionAvailable"
+            }
+        }
 
         /// Where a property may appear: a packet type, or a will (`nil`).
         public func isAllowed(in context: MQTTPropertyContext) -> Bool {

@@ -45,9 +45,7 @@ extension MQTTPublishPacket {
     /// Refuses what can never be a topic name: empty, or containing `+` or `#`.
     static func validateTopicName(_ topic: String) throws(MQTTDecodeError) {
         if topic.isEmpty { throw .emptyTopicName }
-        if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
-            throw .wildcardInTopicName(topic)
-        }
+        if topic.containsMQTTWildcard { throw .wildcardInTopicName(topic) }
     }
 
     var fixedHeaderFlags: UInt8 {
@@ -59,20 +57,24 @@ extension MQTTPublishPacket {
         guard let qos = MQTTQoS(rawValue: qosBits) else { throw .invalidQoS(qosBits) }
         let dup = flags & 0x08 != 0
         if dup && qos == .atMostOnce { throw .dupFlagOnQoS0 }
-        let topic = try body.readMQTTString(field: "topic name")
-        var packetIdentifier: UInt16?
-        if qos != .atMostOnce {
-            let id = try body.readMQTTUInt16(field: "packet identifier")
-            guard id != 0 else { throw .packetIdentifierZero(.publish) }
-            packetIdentifier = id
-        }
-        var properties = MQTTProperties()
-        if version == .v5 {
-            properties = try MQTTProperties.read(from: &body, context: .publish)
+        // Topic, packet identifier and properties in one pass over the bytes.
+        let (topic, hasWildcard, packetIdentifier, properties) = try body.readMQTTFields { body throws(MQTTDecodeError) in
+            let (topic, hasWildcard) = try body.readMQTTStringScanningWildcards(field: "topic name")
+            var packetIdentifier: UInt16?
+            if qos != .atMostOnce {
+                let id = try body.readMQTTUInt16(field: "packet identifier")
+                guard id != 0 else { throw .packetIdentifierZero(.publish) }
+                packetIdentifier = id
+            }
+            var properties = MQTTProperties()
+            if version == .v5 {
+                properties = try MQTTProperties.read(from: &body, context: .publish)
+            }
+            return (topic, hasWildcard, packetIdentifier, properties)
         }
         if topic.isEmpty {
             if version == .v311 || properties.topicAlias == nil { throw .emptyTopicName }
-        } else if topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
+        } else if hasWildcard {
             throw .wildcardInTopicName(topic)
         }
         let payload = body.readSlice(length: body.readableBytes)!
@@ -87,11 +89,20 @@ extension MQTTPublishPacket {
         return length
     }
 
-    func writeBody(to buffer: inout ByteBuffer, version: MQTTProtocolVersion) throws(MQTTEncodeError) {
-        try buffer.writeMQTTString(topic, field: "topic name")
-        if qos != .atMostOnce { buffer.writeInteger(packetIdentifier ?? 0) }
-        if version == .v5 { try properties.write(to: &buffer) }
-        buffer.writeImmutableBuffer(payload)
+    /// Writes the whole packet, fixed header included, in one go (the broker's hot path);
+    /// `flags` and `bodyLength` as ``MQTTPacket`` computed them. Nothing is written on an error.
+    func write(to buffer: inout ByteBuffer, flags: UInt8, bodyLength: Int, version: MQTTProtocolVersion) throws(MQTTEncodeError) {
+        let topicLength = topic.utf8.count
+        guard topicLength <= 65_535 else { throw .fieldTooLong(field: "topic name", length: topicLength) }
+        let propertiesLength = version == .v5 ? try properties.checkedContentLength() : 0
+        buffer.writeMQTTFields(count: 1 + mqttVariableByteIntegerLength(bodyLength) + bodyLength) { writer in
+            writer.writeByte(MQTTPacketType.publish.rawValue << 4 | flags)
+            writer.writeVariableByteInteger(bodyLength)
+            writer.writeString(topic)
+            if qos != .atMostOnce { writer.writeUInt16(packetIdentifier ?? 0) }
+            if version == .v5 { properties.write(to: &writer, contentLength: propertiesLength) }
+            writer.writeBytes(payload)
+        }
     }
 }
 
@@ -122,5 +133,13 @@ extension MQTTPublishAckPacket {
         }
         buffer.writeInteger(reasonCode.rawValue)
         try properties.write(to: &buffer)
+    }
+}
+
+extension String {
+    /// Whether the text contains `+` or `#`; scans the contiguous UTF-8 of a native string directly.
+    var containsMQTTWildcard: Bool {
+        let isWildcard = { (byte: UInt8) in byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#") }
+        return utf8.withContiguousStorageIfAvailable { $0.contains(where: isWildcard) } ?? utf8.contains(where: isWildcard)
     }
 }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import Foundation
+import Junction
 import Logging
 import MQTTBroker
 import ServiceLifecycle
@@ -7,14 +9,22 @@ import ServiceLifecycle
 struct BrokerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "broker",
-        abstract: "Run the MQTT broker alone in the foreground (SIGINT/SIGTERM stop it)."
+        abstract: "Run the MQTT broker alone in the foreground (SIGINT/SIGTERM stop it).",
+        discussion: """
+            With --config, listeners and settings come from an mqtt-broker connector definition, and \
+            saving that file applies new settings to the running broker. --host/--port replace the \
+            definition's listeners.
+            """
     )
 
-    @Option(help: "Address to listen on.")
-    var host = "127.0.0.1"
+    @Option(help: "Address to listen on (default 127.0.0.1).")
+    var host: String?
 
-    @Option(help: "TCP port to listen on (0 picks a free one).")
-    var port = 1883
+    @Option(help: "TCP port to listen on, 0 picks a free one (default 1883).")
+    var port: Int?
+
+    @Option(help: "An mqtt-broker connector definition, e.g. Connectors/local-broker.json.")
+    var config: String?
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
@@ -26,12 +36,33 @@ struct BrokerCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "junction.broker")
-        let broker = MQTTBroker(listeners: [BrokerListener(host: host, port: port)], logger: logger)
+        var definition = BrokerDefinition(listeners: [BrokerListener()], settings: BrokerSettings())
+        if let config {
+            do {
+                definition = try BrokerDefinition.load(file: config)
+            } catch let error as DefinitionError {
+                printError("junction broker: invalid broker definition, \(error)")
+                throw ExitCode(2)
+            }
+        }
+        if host != nil || port != nil {
+            definition.listeners = [BrokerListener(host: host ?? "127.0.0.1", port: port ?? 1883)]
+        }
+        let broker = MQTTBroker(listeners: definition.listeners, settings: definition.settings, logger: logger)
+        var services: [any Service] = [broker]
+        if let config {
+            services.append(BrokerReloader(file: config, definition: definition, broker: broker, logger: logger).watcher())
+        }
         let group = ServiceGroup(
-            configuration: .init(services: [broker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
     }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}

@@ -1,0 +1,89 @@
+import Foundation
+import MQTTBroker
+import MQTTCore
+import NIOCore
+
+/// An `mqtt-broker` connector: the embedded broker's listeners and settings (DESIGN §2).
+///
+/// ```json
+/// {"type": "mqtt-broker", "listeners": [{"port": 1883}], "mqtt": {"maxPacketSize": "1MB", "maxMqueueLen": 2048}}
+/// ```
+public struct BrokerDefinition: Sendable, Hashable {
+    public var description: String?
+    public var listeners: [BrokerListener]
+    public var settings: BrokerSettings
+
+    public init(description: String? = nil, listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings()) {
+        self.description = description
+        self.listeners = listeners
+        self.settings = settings
+    }
+
+    static let keys: Set<String> = ["type", "description", "listeners", "mqtt"]
+    static let listenerKeys: Set<String> = ["host", "port"]
+    static let mqttKeys: Set<String> = [
+        "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
+        "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
+        "topicAliasMaximum", "connectTimeout", "sysInterval",
+    ]
+
+    /// Reads and validates a broker definition file; throws ``DefinitionError`` listing every problem.
+    public static func load(file: String) throws -> BrokerDefinition {
+        let reader = DefinitionReader(file: file)
+        guard let data = FileManager.default.contents(atPath: file) else {
+            reader.problem("", "cannot be read")
+            try reader.check()
+            preconditionFailure("unreachable")
+        }
+        let definition = parse(reader.parse(data), reader: reader)
+        try reader.check()
+        return definition
+    }
+
+    /// Parses a definition's JSON, recording problems in `reader`.
+    public static func parse(_ json: JSONValue?, reader: DefinitionReader) -> BrokerDefinition {
+        var definition = BrokerDefinition(listeners: [BrokerListener()], settings: BrokerSettings())
+        guard let root = reader.object(json, "", allowed: keys) else { return definition }
+        let type = reader.string(root["type"], "type")
+        if type == nil && root["type"] == nil { reader.problem("type", "is required: expected \"mqtt-broker\"") }
+        if let type, type != "mqtt-broker" { reader.problem("type", "expected \"mqtt-broker\", found \"\(type)\"") }
+        definition.description = reader.string(root["description"], "description")
+
+        if let listeners = reader.array(root["listeners"], "listeners") {
+            if listeners.isEmpty { reader.problem("listeners", "expected at least one listener") }
+            definition.listeners = listeners.enumerated().compactMap { index, value in
+                let path = "listeners[\(index)]"
+                guard let object = reader.object(value, path, allowed: listenerKeys) else { return nil }
+                var listener = BrokerListener(host: "127.0.0.1", port: 1883)
+                if let host = reader.string(object["host"], "\(path).host") { listener.host = host }
+                if let port = reader.integer(object["port"], "\(path).port", in: 0...65_535) { listener.port = port }
+                return listener
+            }
+        }
+
+        guard let mqtt = reader.object(root["mqtt"], "mqtt", allowed: mqttKeys) else { return definition }
+        var s = definition.settings
+        func path(_ key: String) -> String { "mqtt.\(key)" }
+        if let v = reader.size(mqtt["maxPacketSize"], path("maxPacketSize"), in: 1...(mqttMaximumVariableByteInteger + 5)) { s.maxPacketSize = v }
+        if let v = reader.integer(mqtt["maxMqueueLen"], path("maxMqueueLen"), in: 0...10_000_000) { s.maxMqueueLen = v }
+        if let v = reader.duration(mqtt["retryInterval"], path("retryInterval")) { s.retryInterval = .milliseconds(max(1, v)) }
+        if let v = reader.number(mqtt["keepaliveMultiplier"], path("keepaliveMultiplier"), where: { $0 > 0.5 && $0 <= 100 },
+                                 expected: "a number greater than 0.5") { s.keepaliveMultiplier = v }
+        if let v = reader.size(mqtt["propertySize"], path("propertySize"), in: 1...(mqttMaximumVariableByteInteger)) { s.propertySize = v }
+        if let v = reader.integer(mqtt["maxInflight"], path("maxInflight"), in: 1...65_535) { s.maxInflight = v }
+        if let v = reader.integer(mqtt["maxAwaitingRel"], path("maxAwaitingRel"), in: 1...65_535) { s.maxAwaitingRel = v }
+        if let v = reader.duration(mqtt["awaitRelTimeout"], path("awaitRelTimeout")) { s.awaitRelTimeout = .milliseconds(v) }
+        if let v = reader.bool(mqtt["mqueueStoreQos0"], path("mqueueStoreQos0")) { s.mqueueStoreQos0 = v }
+        if let v = reader.integer(mqtt["maxConnections"], path("maxConnections"), in: 0...10_000_000) { s.maxConnections = v }
+        if let v = reader.integer(mqtt["maxKeepalive"], path("maxKeepalive"), in: 1...65_535) { s.maxKeepalive = UInt16(v) }
+        if let v = reader.integer(mqtt["topicAliasMaximum"], path("topicAliasMaximum"), in: 0...65_535) { s.topicAliasMaximum = UInt16(v) }
+        if let v = reader.duration(mqtt["connectTimeout"], path("connectTimeout")) { s.connectTimeout = .milliseconds(max(1, v)) }
+        if case .string("off") = mqtt["sysInterval"] {
+            s.sysInterval = nil
+        } else if let v = reader.duration(mqtt["sysInterval"], path("sysInterval")) {
+            s.sysInterval = .milliseconds(max(100, v))
+        }
+        definition.settings = s
+        return definition
+    }
+}

@@ -1,1 +1,0 @@
-// Junction: see README.
