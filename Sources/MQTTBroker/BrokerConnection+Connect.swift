@@ -38,31 +38,8 @@ extension BrokerConnection {
         let receiveMaximum = Int(connect.properties.receiveMaximum ?? .max)
         let window = max(1, min(settings.maxInflight, receiveMaximum))
 
-        var sessionPresent = false
-        let session: Session
-        if let existing = state.sessions[id] {
-            existing.connection?.takeOver(cleanStart: connect.cleanStart)
-            existing.connection = nil
-            existing.expiryTask?.cancel()
-            existing.expiryTask = nil
-            if connect.cleanStart {
-                state.endSession(existing)
-                session = Session(clientID: id, protocolVersion: version, window: window)
-            } else {
-                // A new connection before the will delay elapsed: that will is not sent.
-                existing.pendingWill?.task.cancel()
-                existing.pendingWill = nil
-                session = existing
-                sessionPresent = true
-            }
-        } else {
-            session = Session(clientID: id, protocolVersion: version, window: window)
-        }
-        session.protocolVersion = version
-        session.expiryInterval = expiry
-        session.window = window
-        session.connection = self
-        state.sessions[id] = session
+        let (session, sessionPresent) = state.attach(self, clientID: id, cleanStart: connect.cleanStart,
+                                                     version: version, expiry: expiry, window: window)
         self.session = session
         will = connect.will
         phase = .connected

@@ -78,11 +78,15 @@ extension BrokerConnection {
 
     // MARK: Outbound PUBLISH
 
+    func sendRelease(_ packetIdentifier: UInt16) {
+        send(.pubrel(MQTTPublishAckPacket(packetIdentifier: packetIdentifier)))
+    }
+
     /// Writes one delivery as a PUBLISH for this client: its properties (5.0) with the remaining
     /// expiry and subscription identifiers, a topic alias when the client accepts them. A packet
     /// above the client's Maximum Packet Size is not sent (MQTT 5 §3.1.2.11.4); returns false then.
     @discardableResult
-    func sendPublish(_ delivery: Delivery, packetIdentifier: UInt16?, dup: Bool = false) -> Bool {
+    func sendPublish(_ delivery: Delivery, packetIdentifier: UInt16?, dup: Bool) -> Bool {
         let message = delivery.message
         var packet = MQTTPublishPacket(topic: message.topic, payload: message.payload, qos: delivery.qos,
                                        retain: delivery.retain, dup: dup, packetIdentifier: packetIdentifier)

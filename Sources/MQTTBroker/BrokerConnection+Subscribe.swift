@@ -18,19 +18,8 @@ extension BrokerConnection {
             if filter.shareGroup != nil && request.noLocal {
                 return disconnect(.protocolError, reason: "No Local on a shared subscription")
             }
-            let options = SubscriptionOptions(qos: request.qos, noLocal: request.noLocal,
-                                              retainAsPublished: request.retainAsPublished, identifier: identifier)
-            let existed = state.tree.insert(clientID: clientID, filter: filter, options: options)
-            session.subscriptions[request.topicFilter] = (filter, options)
+            retained += state.subscribe(session, to: filter, request: request, identifier: identifier)
             codes.append(MQTTReasonCode(rawValue: request.qos.rawValue))
-            let sendRetained = filter.shareGroup == nil
-                && (request.retainHandling == .sendOnSubscribe || (request.retainHandling == .sendOnNewSubscribe && !existed))
-            if sendRetained {
-                for message in state.retained.matching(filter, now: now) {
-                    retained.append(Delivery(message: message, qos: min(message.qos, request.qos), retain: true,
-                                             subscriptionIdentifiers: identifier.map { [$0] } ?? []))
-                }
-            }
         }
         send(.suback(MQTTSubAckPacket(packetIdentifier: packet.packetIdentifier, reasonCodes: codes)))
         for delivery in retained {

@@ -6,7 +6,7 @@ import NIOCore
 /// handler behind ``MQTTPacketDecoder``. It runs on the broker's event loop and calls
 /// ``BrokerState`` synchronously; outbound packets are written without flushing and flushed once
 /// per read batch.
-final class BrokerConnection: ChannelInboundHandler {
+final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     typealias InboundIn = MQTTPacket
     typealias OutboundOut = ByteBuffer
 
@@ -89,7 +89,7 @@ final class BrokerConnection: ChannelInboundHandler {
         phase = .closed
         connectTimeout?.cancel()
         retryTask?.cancel()
-        if let session, session.connection === self {
+        if let session, session.connection === self as AnyObject {
             if let will {
                 let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
                 if delay == 0 {
@@ -166,7 +166,7 @@ final class BrokerConnection: ChannelInboundHandler {
     }
 
     /// Ends the connection: on 5.0 with a DISCONNECT carrying `reasonCode` first.
-    func disconnect(_ reasonCode: MQTTReasonCode, reason: String? = nil) {
+    func disconnect(_ reasonCode: MQTTReasonCode, reason: String?) {
         if version == .v5 && phase == .connected {
             var properties = MQTTProperties()
             if let reason { properties.append(.reasonString(reason)) }
@@ -202,6 +202,6 @@ final class BrokerConnection: ChannelInboundHandler {
             state.publishWill(will, clientID: clientID)
         }
         will = nil
-        disconnect(.sessionTakenOver)
+        disconnect(.sessionTakenOver, reason: nil)
     }
 }

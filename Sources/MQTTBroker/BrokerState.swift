@@ -127,6 +127,51 @@ final class BrokerState {
 
     // MARK: Sessions
 
+    /// Attaches `endpoint` to the session of `clientID`: an attached one is taken over, a clean
+    /// start ends the old session, otherwise the session resumes (and a will still waiting for
+    /// its delay is cancelled). Returns the session and whether it was present.
+    func attach(_ endpoint: any SessionEndpoint, clientID: String, cleanStart: Bool, version: MQTTProtocolVersion,
+                expiry: UInt32, window: Int) -> (Session, present: Bool) {
+        var present = false
+        var session = Session(clientID: clientID, protocolVersion: version, window: window)
+        if let existing = sessions[clientID] {
+            existing.connection?.takeOver(cleanStart: cleanStart)
+            existing.connection = nil
+            existing.expiryTask?.cancel()
+            existing.expiryTask = nil
+            if cleanStart {
+                endSession(existing)
+            } else {
+                existing.pendingWill?.task.cancel()
+                existing.pendingWill = nil
+                session = existing
+                present = true
+            }
+        }
+        session.protocolVersion = version
+        session.expiryInterval = expiry
+        session.window = window
+        session.connection = endpoint
+        sessions[clientID] = session
+        return (session, present)
+    }
+
+    /// Adds (or replaces) one subscription of `session` and returns the retained messages it
+    /// should receive now, as Retain Handling says (none for shared subscriptions).
+    func subscribe(_ session: Session, to filter: MQTTTopicFilter, request: MQTTSubscription, identifier: UInt32?) -> [Delivery] {
+        let options = SubscriptionOptions(qos: request.qos, noLocal: request.noLocal,
+                                          retainAsPublished: request.retainAsPublished, identifier: identifier)
+        let existed = tree.insert(clientID: session.clientID, filter: filter, options: options)
+        session.subscriptions[request.topicFilter] = (filter, options)
+        let sendRetained = filter.shareGroup == nil
+            && (request.retainHandling == .sendOnSubscribe || (request.retainHandling == .sendOnNewSubscribe && !existed))
+        guard sendRetained else { return [] }
+        return retained.matching(filter, now: now).map { message in
+            Delivery(message: message, qos: min(message.qos, request.qos), retain: true,
+                     subscriptionIdentifiers: identifier.map { [$0] } ?? [])
+        }
+    }
+
     /// Removes a session and its subscriptions; a will still waiting for its delay is published now.
     func endSession(_ session: Session) {
         session.expiryTask?.cancel()

@@ -13,8 +13,8 @@ import ServiceLifecycle
 public final class MQTTBroker: Service, Sendable {
     public let listeners: [BrokerListener]
     private let logger: Logger
-    private let loop: EventLoop
-    private let state: NIOLoopBoundBox<BrokerState>
+    let loop: EventLoop
+    let state: NIOLoopBoundBox<BrokerState>
     private let channels = NIOLockedValueBox<[Channel]>([])
     private let sysTask = NIOLockedValueBox<RepeatedTask?>(nil)
 
@@ -68,7 +68,7 @@ public final class MQTTBroker: Service, Sendable {
         for channel in listening { try? await channel.close() }
         let state = self.state
         try await loop.submit {
-            for session in state.value.sessions.values { session.connection?.disconnect(.serverShuttingDown) }
+            for session in state.value.sessions.values { session.connection?.disconnect(.serverShuttingDown, reason: nil) }
         }.get()
     }
 

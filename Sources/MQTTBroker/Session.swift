@@ -1,6 +1,7 @@
 import Collections
 import MQTTCore
 import NIOCore
+import Synchronization
 
 /// One client's session (MQTT 5 §4.1): its subscriptions, the outbound QoS 1/2 messages in
 /// flight and queued behind them, the inbound QoS 2 packet ids awaiting PUBREL, and its expiry.
@@ -21,8 +22,12 @@ final class Session {
 
     let clientID: String
     var protocolVersion: MQTTProtocolVersion
-    /// The network connection currently attached, if any.
-    var connection: BrokerConnection?
+    /// What the session delivers to now: a network connection or an in-process subscriber.
+    var connection: (any SessionEndpoint)?
+    /// Distinguishes this session from a later one with the same client id (in-process acks).
+    let epoch: UInt64 = Session.nextEpoch()
+    private static let epochCounter = Atomic<UInt64>(0)
+    private static func nextEpoch() -> UInt64 { epochCounter.add(1, ordering: .relaxed).newValue }
     /// Raw filter → parsed filter and options, to restore, unsubscribe and clean up.
     var subscriptions: [String: (filter: MQTTTopicFilter, options: SubscriptionOptions)] = [:]
     /// Seconds the session outlives its connection; `UInt32.max` never expires.
@@ -55,7 +60,7 @@ final class Session {
     func deliver(_ delivery: Delivery, maxQueue: Int, queueQoS0: Bool) {
         if let connection {
             if delivery.qos == .atMostOnce {
-                connection.sendPublish(delivery, packetIdentifier: nil)
+                connection.sendPublish(delivery, packetIdentifier: nil, dup: false)
                 return
             }
             if queue.isEmpty && inflight.count < window {
@@ -81,10 +86,10 @@ final class Session {
         queue.append(delivery)
     }
 
-    private func sendInflight(_ delivery: Delivery, over connection: BrokerConnection) {
+    private func sendInflight(_ delivery: Delivery, over connection: any SessionEndpoint) {
         let id = allocatePacketID()
-        inflight[id] = InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: connection.now)
-        if !connection.sendPublish(delivery, packetIdentifier: id) { inflight.removeValue(forKey: id) }
+        inflight[id] = InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: .now())
+        if !connection.sendPublish(delivery, packetIdentifier: id, dup: false) { inflight.removeValue(forKey: id) }
     }
 
     private func allocatePacketID() -> UInt16 {
@@ -100,7 +105,7 @@ final class Session {
         while inflight.count < window, let next = queue.popFirst() {
             if next.message.isExpired(at: now) { continue }
             if next.qos == .atMostOnce {
-                connection.sendPublish(next, packetIdentifier: nil)
+                connection.sendPublish(next, packetIdentifier: nil, dup: false)
             } else {
                 sendInflight(next, over: connection)
             }
@@ -124,6 +129,10 @@ final class Session {
         return true
     }
 
+    /// An in-process subscriber acknowledged: the message is done whatever its QoS.
+    @discardableResult
+    func acknowledge(_ id: UInt16) -> Bool { inflight.removeValue(forKey: id) != nil }
+
     /// A PUBREC with an error code ends the QoS 2 exchange for that message.
     func abandon(_ id: UInt16) { inflight.removeValue(forKey: id) }
 
@@ -138,7 +147,7 @@ final class Session {
             case .awaitingAck:
                 connection.sendPublish(entry.delivery, packetIdentifier: id, dup: true)
             case .awaitingComplete:
-                connection.send(.pubrel(MQTTPublishAckPacket(packetIdentifier: id)))
+                connection.sendRelease(id)
             }
         }
     }
@@ -149,4 +158,18 @@ final class Session {
         queue.removeAll()
         awaitingRelease.removeAll()
     }
+}
+
+/// Where a session's messages go: a client connection, or an in-process subscriber.
+protocol SessionEndpoint: AnyObject {
+    /// Sends one delivery (`packetIdentifier` nil for QoS 0). False when it cannot be sent at all
+    /// (larger than the receiver accepts), which ends that message for this session.
+    @discardableResult
+    func sendPublish(_ delivery: Delivery, packetIdentifier: UInt16?, dup: Bool) -> Bool
+    /// Sends PUBREL for a QoS 2 message whose PUBREC came.
+    func sendRelease(_ packetIdentifier: UInt16)
+    /// Another attachment took the session's client id over.
+    func takeOver(cleanStart: Bool)
+    /// Ends the attachment, with `reasonCode` where the protocol can carry it.
+    func disconnect(_ reasonCode: MQTTReasonCode, reason: String?)
 }

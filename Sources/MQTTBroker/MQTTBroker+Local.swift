@@ -1,0 +1,187 @@
+import MQTTCore
+import NIOCore
+
+/// The engine's in-process access to the broker: no socket, same sessions and routing.
+extension MQTTBroker {
+    /// Publishes a message as the broker itself; returns the number of sessions it went to.
+    /// `publisher` (a client id) lets No Local subscriptions of that session skip it.
+    @discardableResult
+    public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
+                        properties: MQTTProperties = [], publisher: String? = nil) async throws -> Int {
+        guard MQTTTopic.isValidName(topic) else { throw MQTTBrokerError.invalidTopicName(topic) }
+        let state = self.state
+        return try await loop.submit {
+            let now = NIODeadline.now()
+            let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
+            let matched = state.value.publish(BrokerMessage(packet, topic: topic, publisher: publisher, now: now))
+            state.value.flushPending()
+            return matched
+        }.get()
+    }
+
+    /// Opens (or resumes) the in-process session `clientID` with these subscriptions and returns
+    /// its deliveries. A QoS 1/2 delivery stays unacknowledged — counted against `receiveMaximum`
+    /// and sent again when the session is resumed — until its ``BrokerDelivery/ack()``.
+    /// The session outlives the subscription for `sessionExpiry` seconds (`UInt32.max`: forever).
+    public func subscribe(clientID: String, subscriptions: [MQTTSubscription], cleanStart: Bool = false,
+                          sessionExpiry: UInt32 = .max, receiveMaximum: Int = 16) async throws -> BrokerSubscription {
+        let filters = try subscriptions.map { subscription in
+            guard let filter = MQTTTopicFilter(subscription.topicFilter) else {
+                throw MQTTBrokerError.invalidTopicFilter(subscription.topicFilter)
+            }
+            return filter
+        }
+        let (stream, continuation) = AsyncStream<BrokerDelivery>.makeStream()
+        let state = self.state
+        let loop = self.loop
+        let box = try await loop.submit {
+            let endpoint = LocalEndpoint(continuation: continuation, clientID: clientID, state: state, loop: loop)
+            let (session, _) = state.value.attach(endpoint, clientID: clientID, cleanStart: cleanStart, version: .v5,
+                                                  expiry: sessionExpiry, window: max(1, receiveMaximum))
+            endpoint.epoch = session.epoch
+            var retained: [Delivery] = []
+            for (filter, request) in zip(filters, subscriptions) {
+                retained += state.value.subscribe(session, to: filter, request: request, identifier: nil)
+            }
+            session.resendInflight(now: .now())
+            let settings = state.value.settings
+            for delivery in retained { session.deliver(delivery, maxQueue: settings.maxMqueueLen, queueQoS0: settings.mqueueStoreQos0) }
+            session.drainQueue(now: .now())
+            state.value.flushPending()
+            return NIOLoopBound(endpoint, eventLoop: loop)
+        }.get()
+        return BrokerSubscription(stream: stream, endpoint: box, loop: loop)
+    }
+}
+
+/// Errors of the in-process API.
+public enum MQTTBrokerError: Error, Hashable, Sendable, CustomStringConvertible {
+    case invalidTopicName(String)
+    case invalidTopicFilter(String)
+
+    public var description: String {
+        switch self {
+        case .invalidTopicName(let topic): "invalid topic name \"\(topic)\" (empty, or contains + or #)"
+        case .invalidTopicFilter(let filter): "invalid topic filter \"\(filter)\""
+        }
+    }
+}
+
+/// One message delivered to an in-process subscriber.
+public struct BrokerDelivery: Sendable {
+    public let topic: String
+    public let payload: ByteBuffer
+    public let qos: MQTTQoS
+    public let retain: Bool
+    /// Set when the message is delivered again after the session was resumed.
+    public let dup: Bool
+    /// Forwarded properties, with the remaining Message Expiry Interval.
+    public let properties: MQTTProperties
+    let packetIdentifier: UInt16?
+    let acknowledger: LocalAcknowledger
+
+    /// Completes the QoS 1/2 exchange for this message; until then the session holds it.
+    /// Does nothing for QoS 0 or when the session has since ended.
+    public func ack() async {
+        guard let packetIdentifier else { return }
+        await acknowledger.acknowledge(packetIdentifier)
+    }
+}
+
+/// The deliveries of an in-process session, in order.
+public struct BrokerSubscription: AsyncSequence, Sendable {
+    public typealias Element = BrokerDelivery
+    let stream: AsyncStream<BrokerDelivery>
+    let endpoint: NIOLoopBound<LocalEndpoint>
+    let loop: EventLoop
+
+    public func makeAsyncIterator() -> AsyncStream<BrokerDelivery>.AsyncIterator { stream.makeAsyncIterator() }
+
+    /// Detaches from the session (which lives on for its expiry) and ends the sequence.
+    public func close() async {
+        let endpoint = self.endpoint
+        try? await loop.submit { endpoint.value.detach() }.get()
+    }
+}
+
+/// Acknowledges in-process deliveries on the broker's loop.
+struct LocalAcknowledger: Sendable {
+    let clientID: String
+    let epoch: UInt64
+    let state: NIOLoopBoundBox<BrokerState>
+    let loop: EventLoop
+
+    func acknowledge(_ id: UInt16) async {
+        let (state, clientID, epoch) = (self.state, self.clientID, self.epoch)
+        try? await loop.submit {
+            guard let session = state.value.sessions[clientID], session.epoch == epoch, session.acknowledge(id) else { return }
+            session.drainQueue(now: .now())
+            state.value.flushPending()
+        }.get()
+    }
+}
+
+/// The session endpoint of an in-process subscriber: deliveries go into an AsyncStream.
+final class LocalEndpoint: SessionEndpoint {
+    let continuation: AsyncStream<BrokerDelivery>.Continuation
+    let clientID: String
+    let state: NIOLoopBoundBox<BrokerState>
+    let loop: EventLoop
+    var epoch: UInt64 = 0
+
+    init(continuation: AsyncStream<BrokerDelivery>.Continuation, clientID: String, state: NIOLoopBoundBox<BrokerState>, loop: EventLoop) {
+        self.continuation = continuation
+        self.clientID = clientID
+        self.state = state
+        self.loop = loop
+    }
+
+    func sendPublish(_ delivery: Delivery, packetIdentifier: UInt16?, dup: Bool) -> Bool {
+        let now = NIODeadline.now()
+        var properties = delivery.message.properties
+        if let remaining = delivery.message.remainingExpiry(at: now) { properties.append(.messageExpiryInterval(remaining)) }
+        continuation.yield(BrokerDelivery(
+            topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.qos, retain: delivery.retain,
+            dup: dup, properties: properties, packetIdentifier: packetIdentifier,
+            acknowledger: LocalAcknowledger(clientID: clientID, epoch: epoch, state: state, loop: loop)))
+        return true
+    }
+
+    /// In process, QoS 2 needs no PUBREL round: the subscriber's ack completes it.
+    func sendRelease(_ packetIdentifier: UInt16) {}
+
+    func takeOver(cleanStart: Bool) { continuation.finish() }
+
+    func disconnect(_ reasonCode: MQTTReasonCode, reason: String?) { detach() }
+
+    func detach() {
+        continuation.finish()
+        if let session = state.value.sessions[clientID], session.connection === self {
+            state.value.detach(session)
+        }
+    }
+}
+
+/// A snapshot of one session, for the admin API and tests.
+public struct BrokerSessionInfo: Sendable, Hashable {
+    public var clientID: String
+    public var connected: Bool
+    public var subscriptions: [String]
+    /// QoS 1/2 messages sent and not yet acknowledged.
+    public var inflight: Int
+    /// Messages waiting behind the inflight window.
+    public var queued: Int
+}
+
+extension MQTTBroker {
+    /// The state of session `clientID`, or nil when there is none.
+    public func session(clientID: String) async throws -> BrokerSessionInfo? {
+        let state = self.state
+        return try await loop.submit {
+            guard let session = state.value.sessions[clientID] else { return nil }
+            return BrokerSessionInfo(clientID: clientID, connected: session.connection != nil,
+                                     subscriptions: session.subscriptions.keys.sorted(),
+                                     inflight: session.inflightCount, queued: session.queuedCount)
+        }.get()
+    }
+}
