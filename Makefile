@@ -1,6 +1,7 @@
 # Junction — the two set-up commands are `make run` and `make test`.
 # Both install what is missing (Debian packages via apt-get, Python packages via pip), build, then run.
 
+SHELL        := /bin/bash
 SWIFT        ?= swift
 PYTHON       ?= python3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -11,7 +12,7 @@ TEST_DEBS    := mosquitto mosquitto-clients
 FUZZ_SECONDS ?= 120
 RUN_ARGS     ?=
 
-.PHONY: all deps test-deps build run test fuzz bench-codec clean
+.PHONY: all deps test-deps build run test fuzz bench-codec conformance clean
 
 all: build
 
@@ -34,24 +35,38 @@ test-deps: deps
 build: deps
 	$(SWIFT) build --product junction
 
+# Until the process engine lands (issue 5), the daemon is the embedded broker from the shipped definition.
 run: build
-	$(SWIFT) run junction run $(RUN_ARGS)
+	@echo "junction: starting the embedded broker from Connectors/local-broker.json (mqtt://127.0.0.1:1883); Ctrl-C stops it"
+	.build/debug/junction broker --config Connectors/local-broker.json $(RUN_ARGS)
 
 test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --parallel
 
 # libFuzzer over the packet decoder for FUZZ_SECONDS (default 120): fails on any crash, hang or leak.
+# Tests/Fuzz is a package of its own (the sanitizer build stays out of .build); the corpus grows in
+# .build-fuzz/corpus, Tests/Fuzz/seeds is only read. A crash leaves its input in fuzz-artifacts/:
+# replay it with `.build-fuzz/release/MQTTDecoderFuzz fuzz-artifacts/crash-...`. Swift's own
+# backtracer is off: under ASan it reports false errors of its own; libFuzzer prints the stack.
 fuzz: deps
 	$(SWIFT) build -c release --package-path Tests/Fuzz --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address
 	mkdir -p .build-fuzz/corpus fuzz-artifacts
-	.build-fuzz/release/MQTTDecoderFuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 -timeout=5 \
-	  -artifact_prefix=fuzz-artifacts/ .build-fuzz/corpus Tests/Fuzz/seeds
+	SWIFT_BACKTRACE=enable=no .build-fuzz/release/MQTTDecoderFuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	  -rss_limit_mb=2048 -timeout=5 -print_final_stats=1 -artifact_prefix=fuzz-artifacts/ .build-fuzz/corpus Tests/Fuzz/seeds
 
 # Decode/encode rates of the codec (release build).
 bench-codec: deps
 	$(SWIFT) build -c release --product CodecBenchmark
 	.build/release/CodecBenchmark
+
+# The Eclipse Paho interoperability suites against `junction broker` (needs PAHO_TESTING_DIR, see README).
+conformance: build
+	@port=$$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'); \
+	sed "s/\"port\": 1883/\"port\": $$port/" Tests/Conformance/broker.json > .build/conformance-broker.json; \
+	.build/debug/junction broker --config .build/conformance-broker.json --log-level warning & pid=$$!; \
+	for i in $$(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$$port) 2>/dev/null && break; sleep 0.1; done; \
+	bash ../shared/tools/conformance.sh 127.0.0.1:$$port; rc=$$?; kill $$pid; exit $$rc
 
 clean:
 	rm -rf .build .build-fuzz fuzz-artifacts

@@ -98,6 +98,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "MQTTCore"]),
-        .testTarget(name: "JunctionTests", dependencies: ["Junction"]),
+        .testTarget(
+            name: "JunctionTests",
+            dependencies: [
+                "Junction", "MQTTBroker", "MQTTCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
     ]
 )

@@ -93,3 +93,11 @@ public final class MQTTBroker: Service, Sendable {
         sysTask.withLockedValue { $0 = task }
     }
 }
+
+extension MQTTBroker {
+    /// The settings in force.
+    public func currentSettings() async throws -> BrokerSettings {
+        let state = self.state
+        return try await loop.submit { state.value.settings }.get()
+    }
+}

@@ -258,34 +258,36 @@ struct MQTTByteWriter {
 extension UnsafeRawBufferPointer {
     /// One pass over the bytes of a string, 8 at a time: whether all are ASCII, whether one is 0
     /// (U+0000), whether one is `+` or `#`.
+    @inline(__always)
     func mqttTextScan() -> (isASCII: Bool, hasNull: Bool, hasWildcard: Bool) {
-        guard let base = baseAddress else { return (true, false, false) }
+        guard let base = baseAddress, count > 0 else { return (true, false, false) }
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
+        let plus = ones &* UInt64(UInt8(ascii: "+"))
+        let hash = ones &* UInt64(UInt8(ascii: "#"))
         // Non-zero exactly when a byte of `word` is 0 (no borrow starts without a zero byte).
-        func zeroByte(_ word: UInt64) -> UInt64 { (word &- ones) & ~word & highs }
+        @inline(__always) func zeroByte(_ word: UInt64) -> UInt64 { (word &- ones) & ~word & highs }
         var any: UInt64 = 0
-        var zero: UInt64 = 0
-        var wildcard: UInt64 = 0
-        var index = 0
-        while index + 8 <= count {
-            let word = base.loadUnaligned(fromByteOffset: index, as: UInt64.self)
+        var found: UInt64 = 0  // high bit of a byte set: a 0, `+` or `#` there
+        @inline(__always) func scan(_ word: UInt64) {
             any |= word
-            zero |= zeroByte(word)
-            wildcard |= zeroByte(word ^ (ones &* UInt64(UInt8(ascii: "+")))) | zeroByte(word ^ (ones &* UInt64(UInt8(ascii: "#"))))
-            index += 8
+            found |= zeroByte(word) | (zeroByte(word ^ plus) | zeroByte(word ^ hash)) >> 1
         }
-        var anyTail: UInt8 = 0
-        var nullTail = false
-        var wildcardTail = false
-        while index < count {
-            let byte = base.load(fromByteOffset: index, as: UInt8.self)
-            anyTail |= byte
-            nullTail = nullTail || byte == 0
-            wildcardTail = wildcardTail || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "#")
-            index += 1
+        if count >= 8 {
+            var index = 0
+            while index + 8 <= count {
+                scan(base.loadUnaligned(fromByteOffset: index, as: UInt64.self))
+                index += 8
+            }
+            // The last bytes as the last 8, overlapping: each byte only needs to be seen once.
+            if index < count { scan(base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)) }
+        } else {
+            // Fewer than 8: padded with spaces, which are none of the bytes looked for.
+            var word: UInt64 = 0x2020_2020_2020_2020
+            withUnsafeMutableBytes(of: &word) { $0.baseAddress!.copyMemory(from: base, byteCount: count) }
+            scan(word)
         }
-        return (any & highs == 0 && anyTail & 0x80 == 0, zero != 0 || nullTail, wildcard != 0 || wildcardTail)
+        return (any & highs == 0, found & highs != 0, found & (highs >> 1) != 0)
     }
 
     /// Reads a Variable Byte Integer at `offset`: nil when more bytes are needed; throws when a

@@ -9,14 +9,17 @@ public struct FileWatcher: Service {
     public let path: String
     public let interval: Duration
     private let onChange: @Sendable (Data) async -> Void
+    /// The file as it was when the watcher was made: changes are reported relative to it.
+    private let baseline: String?
 
     public init(path: String, interval: Duration = .seconds(1), onChange: @escaping @Sendable (Data) async -> Void) {
         self.path = path
         self.interval = interval
         self.onChange = onChange
+        self.baseline = Self.signature(of: path)
     }
 
-    private func signature() -> String? {
+    private static func signature(of path: String) -> String? {
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else { return nil }
         let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
         let size = (attributes[.size] as? NSNumber)?.intValue ?? -1
@@ -24,14 +27,14 @@ public struct FileWatcher: Service {
     }
 
     public func run() async throws {
-        var last = signature()
+        var last = baseline
         while !Task.isCancelledOrShuttingDown {
             do {
                 try await Task.sleep(for: interval)
             } catch {
                 return
             }
-            let current = signature()
+            let current = Self.signature(of: path)
             guard current != last, let current else { continue }
             last = current
             if let data = FileManager.default.contents(atPath: path) { await onChange(data) }
