@@ -17,7 +17,7 @@ extension BrokerConnection {
             close()
         }
 
-        if settings.maxConnections > 0 && state.connections > settings.maxConnections {
+        if settings.maxConnections > 0 && state.connections.count > settings.maxConnections {
             return refuse(.serverBusy, "too many connections")
         }
         if connect.properties.authenticationMethod != nil {

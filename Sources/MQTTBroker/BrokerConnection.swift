@@ -42,7 +42,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     func channelActive(context: ChannelHandlerContext) {
-        state.connections += 1
+        state.connections[ObjectIdentifier(self)] = self
         state.statistics.connectionsTotal += 1
         connectTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: state.settings.connectTimeout) { [weak self] in
             guard let self, self.phase == .awaitingConnect else { return }
@@ -79,13 +79,23 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         }
     }
 
+    var canSend: Bool { context?.channel.isWritable ?? false }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable, let session {
+            session.drainQueue(now: now)
+            state.flushPending()
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
     func channelReadComplete(context: ChannelHandlerContext) {
         state.flushPending()
         context.fireChannelReadComplete()
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        state.connections -= 1
+        state.connections[ObjectIdentifier(self)] = nil
         phase = .closed
         connectTimeout?.cancel()
         retryTask?.cancel()

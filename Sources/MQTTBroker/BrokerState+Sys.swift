@@ -10,7 +10,7 @@ extension BrokerState {
         let values: [(String, String)] = [
             ("version", "Junction"),
             ("uptime", "\(uptime) seconds"),
-            ("clients/connected", "\(connections)"),
+            ("clients/connected", "\(connections.count)"),
             ("clients/total", "\(sessions.count)"),
             ("messages/received", "\(statistics.messagesReceived)"),
             ("messages/sent", "\(statistics.messagesSent)"),
@@ -29,5 +29,21 @@ extension BrokerState {
         }
         statistics.messagesReceived -= values.count
         flushPending()
+    }
+}
+
+extension BrokerState {
+    /// Periodic clean-up: inbound QoS 2 packet ids whose PUBREL never came are forgotten after
+    /// awaitRelTimeout, so a misbehaving client cannot exhaust maxAwaitingRel for ever.
+    func housekeeping() {
+        let cutoff = now - settings.awaitRelTimeout
+        for session in sessions.values where !session.awaitingRelease.isEmpty {
+            let expired = session.expireAwaitingRelease(before: cutoff)
+            if expired > 0 {
+                logger.info("QoS 2 messages never released, forgotten", metadata: [
+                    "mqtt.client_id": "\(session.clientID)", "count": "\(expired)",
+                ])
+            }
+        }
     }
 }

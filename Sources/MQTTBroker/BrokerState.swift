@@ -15,7 +15,8 @@ final class BrokerState {
     let tree = SubscriptionTree()
     let retained = RetainedStore()
     var statistics = BrokerStatistics()
-    var connections = 0
+    /// Every open client connection, with or without a session yet.
+    var connections: [ObjectIdentifier: BrokerConnection] = [:]
 
     /// Connections written to during the current read batch, flushed once at its end.
     private var pendingFlush: [BrokerConnection] = []

@@ -136,6 +136,10 @@ final class LocalEndpoint: SessionEndpoint {
         self.loop = loop
     }
 
+    /// The stream buffers what the consumer has not taken yet; QoS 1/2 are bounded by the
+    /// receive maximum, QoS 0 by the rate of publishers (the engine reads as it goes).
+    var canSend: Bool { true }
+
     func sendPublish(_ delivery: Delivery, packetIdentifier: UInt16?, dup: Bool) -> Bool {
         let now = NIODeadline.now()
         var properties = delivery.message.properties

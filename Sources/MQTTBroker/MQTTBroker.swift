@@ -17,6 +17,7 @@ public final class MQTTBroker: Service, Sendable {
     let state: NIOLoopBoundBox<BrokerState>
     private let channels = NIOLockedValueBox<[Channel]>([])
     private let sysTask = NIOLockedValueBox<RepeatedTask?>(nil)
+    private let housekeepingTask = NIOLockedValueBox<RepeatedTask?>(nil)
 
     public init(listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings(),
                 eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
@@ -39,6 +40,7 @@ public final class MQTTBroker: Service, Sendable {
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
+                .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let sync = channel.pipeline.syncOperations
@@ -55,12 +57,14 @@ public final class MQTTBroker: Service, Sendable {
             logger.info("broker listening", metadata: ["listener.address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
         }
         try await startSys()
+        startHousekeeping()
         return bound
     }
 
     /// Closes the listeners and every client connection.
     public func shutdown() async throws {
         sysTask.withLockedValue { $0?.cancel() }
+        housekeepingTask.withLockedValue { $0?.cancel() }
         let listening = channels.withLockedValue { channels in
             defer { channels.removeAll() }
             return channels
@@ -68,7 +72,11 @@ public final class MQTTBroker: Service, Sendable {
         for channel in listening { try? await channel.close() }
         let state = self.state
         try await loop.submit {
-            for session in state.value.sessions.values { session.connection?.disconnect(.serverShuttingDown, reason: nil) }
+            for connection in state.value.connections.values { connection.disconnect(.serverShuttingDown, reason: "server shutting down") }
+            for session in state.value.sessions.values where !(session.connection is BrokerConnection) {
+                session.connection?.disconnect(.serverShuttingDown, reason: nil)
+            }
+            state.value.flushPending()
         }.get()
     }
 
@@ -82,6 +90,15 @@ public final class MQTTBroker: Service, Sendable {
     public func update(settings: BrokerSettings) async throws {
         let state = self.state
         try await loop.submit { state.value.settings = settings }.get()
+    }
+
+    /// Once a second: forget inbound QoS 2 state older than awaitRelTimeout.
+    private func startHousekeeping() {
+        let state = self.state
+        let task = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            state.value.housekeeping()
+        }
+        housekeepingTask.withLockedValue { $0 = task }
     }
 
     private func startSys() async throws {

@@ -58,7 +58,7 @@ final class Session {
     /// Hands a delivery to the session: sent now when connected and the window allows, else queued.
     /// `queueQoS0` says whether a QoS 0 message for an offline session is kept.
     func deliver(_ delivery: Delivery, maxQueue: Int, queueQoS0: Bool) {
-        if let connection {
+        if let connection, connection.canSend {
             if delivery.qos == .atMostOnce {
                 connection.sendPublish(delivery, packetIdentifier: nil, dup: false)
                 return
@@ -67,7 +67,7 @@ final class Session {
                 sendInflight(delivery, over: connection)
                 return
             }
-        } else if delivery.qos == .atMostOnce && !queueQoS0 {
+        } else if connection == nil && delivery.qos == .atMostOnce && !queueQoS0 {
             return
         }
         enqueue(delivery, maxQueue: maxQueue)
@@ -102,7 +102,7 @@ final class Session {
     /// Sends queued messages while the window has room (after an ack or on reconnect).
     func drainQueue(now: NIODeadline) {
         guard let connection else { return }
-        while inflight.count < window, let next = queue.popFirst() {
+        while connection.canSend, inflight.count < window, let next = queue.popFirst() {
             if next.message.isExpired(at: now) { continue }
             if next.qos == .atMostOnce {
                 connection.sendPublish(next, packetIdentifier: nil, dup: false)
@@ -152,6 +152,13 @@ final class Session {
         }
     }
 
+    /// Forgets inbound QoS 2 packet ids whose PUBREL did not come by `cutoff` (awaitRelTimeout).
+    func expireAwaitingRelease(before cutoff: NIODeadline) -> Int {
+        let stale = awaitingRelease.filter { $0.value < cutoff }.map(\.key)
+        for id in stale { awaitingRelease.removeValue(forKey: id) }
+        return stale.count
+    }
+
     /// Drops all outbound state (clean start, or the session ended).
     func reset() {
         inflight.removeAll()
@@ -162,6 +169,10 @@ final class Session {
 
 /// Where a session's messages go: a client connection, or an in-process subscriber.
 protocol SessionEndpoint: AnyObject {
+    /// False while the receiver is not keeping up (the socket's write buffer is above its high
+    /// watermark): deliveries wait in the session queue, bounded by maxMqueueLen, instead of
+    /// piling up in memory.
+    var canSend: Bool { get }
     /// Sends one delivery (`packetIdentifier` nil for QoS 0). False when it cannot be sent at all
     /// (larger than the receiver accepts), which ends that message for this session.
     @discardableResult
