@@ -41,6 +41,7 @@ extension BrokerConnection {
         let (session, sessionPresent) = state.attach(self, clientID: id, cleanStart: connect.cleanStart,
                                                      version: version, expiry: expiry, window: window)
         self.session = session
+        session.username = connect.username
         will = connect.will
         phase = .connected
 

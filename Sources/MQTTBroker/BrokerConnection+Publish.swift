@@ -20,6 +20,7 @@ extension BrokerConnection {
                 inboundAliases[alias] = topic
             }
         }
+        guard state.authorize(.publish, topic: topic, session: session) else { return refusePublish(packet) }
         let message = BrokerMessage(packet, topic: topic, publisher: clientID, now: now)
         switch packet.qos {
         case .atMostOnce:
@@ -40,6 +41,19 @@ extension BrokerConnection {
             let matched = state.publish(message)
             session.awaitingRelease[id] = now
             send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: ackCode(matched))))
+        }
+    }
+
+    /// A PUBLISH the access rules deny: 5.0 answers 0x87; 3.1.1 cannot say no, so it is
+    /// acknowledged as the spec allows (MQTT-3.3.5-2) and not routed. The denial is logged.
+    private func refusePublish(_ packet: MQTTPublishPacket) {
+        guard let id = packet.packetIdentifier else { return }
+        let code: MQTTReasonCode = version == .v5 ? .notAuthorized : .success
+        if packet.qos == .atLeastOnce {
+            send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code)))
+        } else {
+            if version == .v311 { session?.awaitingRelease[id] = now }
+            send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code)))
         }
     }
 

@@ -18,6 +18,11 @@ extension BrokerConnection {
             if filter.shareGroup != nil && request.noLocal {
                 return disconnect(.protocolError, reason: "No Local on a shared subscription")
             }
+            // A shared subscription is authorised on its filter: `$share/g/a/b` like `a/b`.
+            guard state.authorize(.subscribe, topic: filter.filter, session: session) else {
+                codes.append(.notAuthorized)
+                continue
+            }
             retained += state.subscribe(session, to: filter, request: request, identifier: identifier)
             codes.append(MQTTReasonCode(rawValue: request.qos.rawValue))
         }

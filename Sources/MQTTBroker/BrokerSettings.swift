@@ -34,6 +34,9 @@ public struct BrokerSettings: Sendable, Hashable {
     /// How often `$SYS/broker/...` statistics are published; nil turns them off.
     public var sysInterval: TimeAmount? = .seconds(10)
 
+    /// Access rules; empty allows everything (see ``BrokerACLRule``).
+    public var acl: [BrokerACLRule] = []
+
     public init() {}
 }
 

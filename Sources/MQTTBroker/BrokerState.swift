@@ -98,6 +98,10 @@ final class BrokerState {
     }
 
     private func deliver(_ message: BrokerMessage, to session: Session, options: SubscriptionOptions, identifiers: [UInt32]) {
+        if !settings.acl.isEmpty,
+           !settings.acl.permits(.receive, topic: message.topic, clientID: session.clientID, username: session.username) {
+            return
+        }
         let delivery = Delivery(message: message, qos: min(message.qos, options.qos),
                                 retain: options.retainAsPublished && message.retain, subscriptionIdentifiers: identifiers)
         session.deliver(delivery, maxQueue: settings.maxMqueueLen, queueQoS0: settings.mqueueStoreQos0)
@@ -155,6 +159,17 @@ final class BrokerState {
         session.connection = endpoint
         sessions[clientID] = session
         return (session, present)
+    }
+
+    /// Whether the access rules let `session` do `action` on `topic`; a denial is logged.
+    func authorize(_ action: BrokerACLRule.Actions, topic: String, session: Session) -> Bool {
+        guard !settings.acl.isEmpty else { return true }
+        if settings.acl.permits(action, topic: topic, clientID: session.clientID, username: session.username) { return true }
+        logger.notice("access denied", metadata: [
+            "mqtt.client_id": "\(session.clientID)", "mqtt.username": "\(session.username ?? "")",
+            "mqtt.topic": "\(topic)", "acl.action": "\(action == .publish ? "publish" : "subscribe")",
+        ])
+        return false
     }
 
     /// Adds (or replaces) one subscription of `session` and returns the retained messages it

@@ -21,6 +21,8 @@ final class Session {
     }
 
     let clientID: String
+    /// The user name of the connection attached last, for access rules.
+    var username: String?
     var protocolVersion: MQTTProtocolVersion
     /// What the session delivers to now: a network connection or an in-process subscriber.
     var connection: (any SessionEndpoint)?

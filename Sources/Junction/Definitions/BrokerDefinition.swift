@@ -19,7 +19,8 @@ public struct BrokerDefinition: Sendable, Hashable {
         self.settings = settings
     }
 
-    static let keys: Set<String> = ["type", "description", "listeners", "mqtt"]
+    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl"]
+    static let aclKeys: Set<String> = ["permission", "action", "topic", "username", "clientId"]
     static let listenerKeys: Set<String> = ["host", "port"]
     static let mqttKeys: Set<String> = [
         "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
@@ -61,6 +62,10 @@ public struct BrokerDefinition: Sendable, Hashable {
             }
         }
 
+        if let rules = reader.array(root["acl"], "acl") {
+            definition.settings.acl = rules.enumerated().compactMap { index, value in parseRule(value, "acl[\(index)]", reader) }
+        }
+
         guard let mqtt = reader.object(root["mqtt"], "mqtt", allowed: mqttKeys) else { return definition }
         var s = definition.settings
         func path(_ key: String) -> String { "mqtt.\(key)" }
@@ -85,5 +90,41 @@ public struct BrokerDefinition: Sendable, Hashable {
         }
         definition.settings = s
         return definition
+    }
+
+    /// `{"permission": "deny", "action": "subscribe", "topic": "secret/#", "username": "bob", "clientId": "c1"}`;
+    /// `action` is one of publish, subscribe, receive, all, or a list of them; `topic` may use %u and %c.
+    static func parseRule(_ value: JSONValue, _ path: String, _ reader: DefinitionReader) -> BrokerACLRule? {
+        guard let object = reader.object(value, path, allowed: aclKeys) else { return nil }
+        let permission = reader.string(object["permission"], "\(path).permission")
+        let parsedPermission = permission.flatMap(BrokerACLRule.Permission.init(rawValue:))
+        if parsedPermission == nil {
+            reader.problem("\(path).permission", "expected \"allow\" or \"deny\"" + (permission.map { ", found \"\($0)\"" } ?? ""))
+        }
+        var names: [String] = []
+        switch object["action"] {
+        case .string(let name): names = [name]
+        case .array(let items): names = items.enumerated().compactMap { reader.string($1, "\(path).action[\($0)]") }
+        default: reader.problem("\(path).action", "expected publish, subscribe, receive, all, or a list of them")
+        }
+        var actions: BrokerACLRule.Actions = []
+        for name in names {
+            switch name {
+            case "publish": actions.insert(.publish)
+            case "subscribe": actions.insert(.subscribe)
+            case "receive": actions.insert(.receive)
+            case "all": actions.formUnion(.all)
+            default: reader.problem("\(path).action", "expected publish, subscribe, receive or all, found \"\(name)\"")
+            }
+        }
+        let topic = reader.string(object["topic"], "\(path).topic")
+        if object["topic"] == nil { reader.problem("\(path).topic", "is required: a topic filter, %u and %c allowed") }
+        if let topic, !MQTTTopic.isValidFilter(topic) {
+            reader.problem("\(path).topic", "expected a topic filter (+ and # as whole levels), found \"\(topic)\"")
+        }
+        let username = reader.string(object["username"], "\(path).username")
+        let clientID = reader.string(object["clientId"], "\(path).clientId")
+        guard let parsedPermission, !actions.isEmpty, let topic else { return nil }
+        return BrokerACLRule(parsedPermission, actions, topic: topic, username: username, clientID: clientID)
     }
 }

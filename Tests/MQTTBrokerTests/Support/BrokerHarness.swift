@@ -1,0 +1,77 @@
+import Foundation
+import Logging
+import MQTTBroker
+import MQTTCore
+import NIOCore
+import Testing
+
+extension BrokerSettings {
+    /// Small, quiet settings for scenario tests: no `$SYS` noise, short connect timeout, no
+    /// 3.1.1 retry while a test runs.
+    static var test: BrokerSettings {
+        var settings = BrokerSettings()
+        settings.sysInterval = nil
+        settings.connectTimeout = .seconds(3)
+        settings.retryInterval = .seconds(60)
+        return settings
+    }
+
+    func with(_ change: (inout BrokerSettings) -> Void) -> BrokerSettings {
+        var copy = self
+        change(&copy)
+        return copy
+    }
+}
+
+/// Broker logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
+private let testLogger: Logger = {
+    guard let level = ProcessInfo.processInfo.environment["JUNCTION_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+        return Logger(label: "junction.broker.test", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+    var logger = Logger(label: "junction.broker.test", factory: { label in StreamLogHandler.standardError(label: label) })
+    logger.logLevel = level
+    return logger
+}()
+
+/// Starts a broker on 127.0.0.1 with port 0, runs `body` with the bound port, and always shuts
+/// the broker down, also when `body` throws.
+func withBroker<T>(settings: BrokerSettings = .test, _ body: (_ port: Int) async throws -> T) async throws -> T {
+    let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger)
+    let addresses = try await broker.start()
+    guard let port = addresses.first?.port else {
+        try? await broker.shutdown()
+        throw RawClientError(description: "broker bound no address: \(addresses)")
+    }
+    do {
+        let result = try await body(port)
+        try await broker.shutdown()
+        return result
+    } catch {
+        try? await broker.shutdown()
+        throw error
+    }
+}
+
+/// Repeats `attempt` until it returns a value or `timeout` passes, `interval` apart. For facts
+/// that only time makes true (an expiry); each attempt is itself a bounded packet exchange.
+@discardableResult
+func poll<T>(timeout: Duration = .seconds(5), interval: Duration = .milliseconds(100), _ what: String,
+             _ attempt: () async throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if let value = try await attempt() { return value }
+        guard ContinuousClock.now + interval < deadline else {
+            throw RawClientError(description: "\(what) did not happen within \(timeout)")
+        }
+        try await Task.sleep(for: interval)
+    }
+}
+
+/// A unique client id / topic prefix per call, so tests never collide.
+func unique(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8))"
+}
+
+extension MQTTPublishPacket {
+    var payloadString: String { String(buffer: payload) }
+}
