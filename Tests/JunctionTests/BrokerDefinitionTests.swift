@@ -57,6 +57,24 @@ struct BrokerDefinitionTests {
         #expect(byPath["mqtt.mqueueStoreQos0"]?.first?.message == "expected true or false, found an integer")
     }
 
+    @Test("ACL rules are read in order; bad rules are reported with their index")
+    func aclRules() {
+        let (definition, problems) = parse("""
+            {"type": "mqtt-broker", "acl": [
+              {"permission": "deny", "action": "subscribe", "topic": "test/nosubscribe"},
+              {"permission": "allow", "action": ["publish", "receive"], "topic": "users/%u/#", "username": "alice", "clientId": "c1"}]}
+            """)
+        #expect(problems.isEmpty)
+        #expect(definition.settings.acl == [
+            BrokerACLRule(.deny, .subscribe, topic: "test/nosubscribe"),
+            BrokerACLRule(.allow, [.publish, .receive], topic: "users/%u/#", username: "alice", clientID: "c1"),
+        ])
+        let (_, bad) = parse("""
+            {"type": "mqtt-broker", "acl": [{"permission": "maybe", "action": ["publish", "fly"], "topic": "a/#/b"}, {"permission": "allow"}]}
+            """)
+        #expect(bad.map(\.path) == ["acl[0].permission", "acl[0].action", "acl[0].topic", "acl[1].action", "acl[1].topic"])
+    }
+
     @Test("Broken JSON and a missing type are errors, not crashes")
     func brokenJSON() {
         #expect(parse("{\"type\": ").1.map(\.path) == [""])

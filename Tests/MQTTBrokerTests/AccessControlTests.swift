@@ -1,0 +1,81 @@
+import MQTTBroker
+import MQTTCore
+import NIOCore
+import Testing
+
+/// ACL rules of the broker definition (issue 7's first part; the Paho test_subscribe_failure setting).
+@Suite("access control", .timeLimit(.minutes(1)))
+struct AccessControlTests {
+    static let rules: [BrokerACLRule] = [
+        BrokerACLRule(.deny, .subscribe, topic: "test/nosubscribe"),
+        BrokerACLRule(.allow, .all, topic: "users/%u/#"),
+        BrokerACLRule(.deny, .publish, topic: "readonly/#"),
+        BrokerACLRule(.deny, .receive, topic: "hidden/#", clientID: "watcher"),
+        BrokerACLRule(.allow, .all, topic: "#"),
+    ]
+
+    func client(_ port: Int, _ version: MQTTProtocolVersion, _ id: String, username: String? = nil) async throws -> RawMQTTClient {
+        let client = try await RawMQTTClient.open(port: port, version: version)
+        try await client.send(.connect(MQTTConnectPacket(protocolVersion: version, clientIdentifier: id, username: username)))
+        guard case .connack(let connack) = try await client.receive(), connack.reasonCode == .success else {
+            throw RawClientError(description: "connection refused")
+        }
+        return client
+    }
+
+    @Test("A denied subscription gets 0x87 (0x80 on 3.1.1); the other filters of the SUBACK are granted",
+          arguments: MQTTProtocolVersion.allCases)
+    func subscribeDenied(version: MQTTProtocolVersion) async throws {
+        try await withBroker(settings: .test.with { $0.acl = Self.rules }) { port in
+            let c = try await client(port, version, unique("c"))
+            let codes = try await c.subscribe([MQTTSubscription(topicFilter: "test/nosubscribe", qos: .exactlyOnce),
+                                               MQTTSubscription(topicFilter: "other/+", qos: .atLeastOnce),
+                                               MQTTSubscription(topicFilter: "$share/g/test/nosubscribe")])
+            let denied: MQTTReasonCode = version == .v5 ? .notAuthorized : .unspecifiedError
+            #expect(codes == [denied, .grantedQoS1, denied])
+        }
+    }
+
+    @Test("A denied PUBLISH: 0x87 on 5.0; acknowledged on 3.1.1 (it cannot say no); never delivered",
+          arguments: MQTTProtocolVersion.allCases, [MQTTQoS.atLeastOnce, .exactlyOnce])
+    func publishDenied(version: MQTTProtocolVersion, qos: MQTTQoS) async throws {
+        try await withBroker(settings: .test.with { $0.acl = Self.rules }) { port in
+            let subscriber = try await client(port, version, unique("sub"))
+            try await subscriber.subscribe("readonly/#", qos: .atLeastOnce)
+            let publisher = try await client(port, version, unique("pub"))
+            let code = try await publisher.publish("readonly/x", "nope", qos: qos)
+            #expect(code == (version == .v5 ? .notAuthorized : .success))
+            try await publisher.publish("readonly/x", "also not", qos: .atMostOnce)
+            try await subscriber.expectNothingPending()
+        }
+    }
+
+    @Test("%u stands for the user name: users reach their own tree only through that rule")
+    func usernameSubstitution() async throws {
+        let rules = [BrokerACLRule(.allow, .all, topic: "users/%u/#")]
+        try await withBroker(settings: .test.with { $0.acl = rules }) { port in
+            let alice = try await client(port, .v5, unique("a"), username: "alice")
+            #expect(try await alice.subscribe("users/alice/#") == [.grantedQoS0])
+            #expect(try await alice.subscribe("users/bob/#") == [.notAuthorized])
+            let anonymous = try await client(port, .v5, unique("anon"))
+            #expect(try await anonymous.subscribe("users/alice/#") == [.notAuthorized])
+            #expect(try await anonymous.publish("users/alice/x", "hi", qos: .atLeastOnce) == .notAuthorized)
+            try await alice.publish("users/alice/x", "hi")
+            #expect(try await alice.receivePublish().payloadString == "hi")
+        }
+    }
+
+    @Test("A receive rule keeps messages from one client id while others get them")
+    func receiveDenied() async throws {
+        try await withBroker(settings: .test.with { $0.acl = Self.rules }) { port in
+            let watcher = try await client(port, .v5, "watcher")
+            let other = try await client(port, .v5, unique("other"))
+            #expect(try await watcher.subscribe("hidden/#") == [.grantedQoS0])
+            #expect(try await other.subscribe("hidden/#") == [.grantedQoS0])
+            let publisher = try await client(port, .v5, unique("pub"))
+            try await publisher.publish("hidden/a", "secret", qos: .atLeastOnce)
+            #expect(try await other.receivePublish().payloadString == "secret")
+            try await watcher.expectNothingPending()
+        }
+    }
+}
