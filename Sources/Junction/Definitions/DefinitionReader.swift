@@ -30,15 +30,15 @@ public final class DefinitionReader {
         if !problems.isEmpty { throw DefinitionError(problems: problems) }
     }
 
-    /// An object whose keys must all be in `allowed`; unknown keys are reported.
-    public func object(_ value: JSONValue?, _ path: String, allowed: Set<String>) -> [String: JSONValue]? {
+    /// An object whose keys must all be in `allowed` (nil: any key); unknown keys are reported.
+    public func object(_ value: JSONValue?, _ path: String, allowed: Set<String>?) -> [String: JSONValue]? {
         guard let value else { return nil }
         guard case .object(let object) = value else {
             problem(path, "expected an object, found \(value.kind)")
             return nil
         }
-        for key in object.keys.sorted() where !allowed.contains(key) {
-            problem(join(path, key), "unknown key; expected one of: \(allowed.sorted().joined(separator: ", "))")
+        for key in object.keys.sorted() where allowed.map({ !$0.contains(key) }) ?? false {
+            problem(join(path, key), "unknown key; expected one of: \((allowed ?? []).sorted().joined(separator: ", "))")
         }
         return object
     }
