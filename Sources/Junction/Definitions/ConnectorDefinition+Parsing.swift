@@ -71,15 +71,17 @@ extension ConnectorDefinition {
 
     private static func parseHTTP(_ root: [String: JSONValue], _ reader: DefinitionReader) -> HTTPConnectorDefinition? {
         _ = reader.object(.object(root), "", allowed: HTTPConnectorDefinition.keys)
-        guard let text = reader.string(root["baseUrl"], "baseUrl") else {
-            if root["baseUrl"] == nil { reader.problem("baseUrl", "is required: e.g. \"https://api.example.com\"") }
-            return nil
+        var url: URL?
+        if let text = reader.string(root["baseUrl"], "baseUrl") {
+            if let parsed = URL(string: text), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil {
+                url = parsed
+            } else {
+                reader.problem("baseUrl", "expected an http:// or https:// URL with a host, found \"\(text)\"")
+            }
+        } else if root["baseUrl"] == nil {
+            reader.problem("baseUrl", "is required: e.g. \"https://api.example.com\"")
         }
-        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
-            reader.problem("baseUrl", "expected an http:// or https:// URL with a host, found \"\(text)\"")
-            return nil
-        }
-        var definition = HTTPConnectorDefinition(baseURL: url)
+        var definition = HTTPConnectorDefinition(baseURL: url ?? URL(fileURLWithPath: "/"))
         if let method = reader.string(root["method"], "method") {
             if HTTPMethod.allowed.contains(method) { definition.method = method } else {
                 reader.problem("method", "expected one of \(HTTPMethod.allowed.joined(separator: ", ")), found \"\(method)\"")
@@ -93,7 +95,7 @@ extension ConnectorDefinition {
         if let timeout = reader.duration(root["timeout"], "timeout") { definition.timeoutMilliseconds = timeout }
         if let retries = reader.integer(root["retries"], "retries", in: 0...100) { definition.retries = retries }
         definition.tls = TLSDefinition.parse(root["tls"], "tls", reader)
-        return definition
+        return url == nil ? nil : definition
     }
 
     private static func parseHTTPListener(_ root: [String: JSONValue], _ reader: DefinitionReader) -> HTTPListenerDefinition? {
