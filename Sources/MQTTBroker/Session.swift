@@ -40,6 +40,9 @@ final class Session {
 
     private(set) var inflight: OrderedDictionary<UInt16, InflightEntry> = [:]
     private(set) var queue: Deque<Delivery> = []
+    /// QoS 0 deliveries in `queue`: when there are none, a full queue drops its head without
+    /// scanning (the scan cost O(queue length) per message and stalled the broker under overload).
+    private var queuedQoS0 = 0
     /// Inbound QoS 2 packet ids whose PUBREL has not come yet, with when they arrived.
     var awaitingRelease: [UInt16: NIODeadline] = [:]
     /// Outbound QoS 1/2 messages allowed in flight.
@@ -78,14 +81,16 @@ final class Session {
     private func enqueue(_ delivery: Delivery, maxQueue: Int) {
         if queue.count >= maxQueue {
             guard maxQueue > 0 else { dropped += 1; return }
-            if let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
+            if queuedQoS0 > 0, let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
                 queue.remove(at: index)
+                queuedQoS0 -= 1
             } else {
                 queue.removeFirst()
             }
             dropped += 1
         }
         queue.append(delivery)
+        if delivery.qos == .atMostOnce { queuedQoS0 += 1 }
     }
 
     private func sendInflight(_ delivery: Delivery, over connection: any SessionEndpoint) {
@@ -105,6 +110,7 @@ final class Session {
     func drainQueue(now: NIODeadline) {
         guard let connection else { return }
         while connection.canSend, inflight.count < window, let next = queue.popFirst() {
+            if next.qos == .atMostOnce { queuedQoS0 -= 1 }
             if next.message.isExpired(at: now) { continue }
             if next.qos == .atMostOnce {
                 connection.sendPublish(next, packetIdentifier: nil, dup: false)
@@ -165,6 +171,7 @@ final class Session {
     func reset() {
         inflight.removeAll()
         queue.removeAll()
+        queuedQoS0 = 0
         awaitingRelease.removeAll()
     }
 }
