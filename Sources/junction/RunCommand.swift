@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import Junction
+import Logging
+import ServiceLifecycle
+
+/// `junction run`: the daemon (DESIGN §5).
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Start the embedded broker and every valid process; SIGINT/SIGTERM drain and stop.",
+        discussion: "Invalid definitions are reported and left out; the others run."
+    )
+
+    @Option(help: "Folder of process definitions.")
+    var processes = "Processes"
+
+    @Option(help: "Folder of connector definitions.")
+    var connectors = "Connectors"
+
+    @Option(help: "Data folder (tracking logs).")
+    var data = ".junction"
+
+    @Option(help: "Log format: text or json.")
+    var logFormat: LogFormat = .text
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: Logger.Level = .info
+
+    enum LogFormat: String, ExpressibleByArgument { case text, json }
+
+    func run() async throws {
+        let (format, level) = (logFormat, logLevel)
+        LoggingSystem.bootstrap { label in
+            var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "junction")
+        let definitions = DefinitionLoader.load(processes: processes, connectors: connectors)
+        if !definitions.problems.isEmpty {
+            logger.error("definitions with problems are left out", metadata: [
+                "definition.problems": "\(DefinitionError(problems: definitions.problems))",
+            ])
+        }
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd, logger: logger)
+        if let broker = engine.broker {
+            logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map { "mqtt://\($0.host):\($0.port)" })"])
+        }
+        logger.notice("starting", metadata: ["process.count": "\(engine.runners.count)", "data.directory": "\(data)"])
+        let group = ServiceGroup(configuration: .init(services: engine.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// One JSON object per log line, for machines (`--log-format json`).
+struct JSONLogHandler: LogHandler {
+    let label: String
+    var logLevel: Logger.Level = .info
+    var metadata: Logger.Metadata = [:]
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        var object: [String: String] = ["time": ISO8601DateFormatter().string(from: Date()), "level": "\(event.level)",
+                                        "label": label, "message": "\(event.message)"]
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { object[key] = "\(value)" }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        guard var line = try? encoder.encode(object) else { return }
+        line.append(0x0A)
+        FileHandle.standardError.write(line)
+    }
+}

@@ -1,0 +1,173 @@
+import Foundation
+import Junction
+import Logging
+import MQTTBroker
+import MQTTCore
+import NIOCore
+import ServiceLifecycle
+import Testing
+
+/// A daemon in-process: definitions in a temporary folder, the engine's services in a group.
+struct EngineHarness {
+    let root: URL
+    let engine: Engine
+    let broker: MQTTBroker
+
+    init(connectors: [String: String], processes: [String: String]) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID())")
+        for (folder, files) in [("Connectors", connectors), ("Processes", processes)] {
+            let dir = root.appendingPathComponent(folder)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+            for (name, json) in files { try Data(json.utf8).write(to: dir.appendingPathComponent("\(name).json")) }
+        }
+        let definitions = DefinitionLoader.load(processes: root.appendingPathComponent("Processes").path,
+                                                connectors: root.appendingPathComponent("Connectors").path)
+        guard definitions.problems.isEmpty else { throw DefinitionError(problems: definitions.problems) }
+        engine = Engine(definitions: definitions, dataDirectory: root.appendingPathComponent(".junction"), baseDirectory: root,
+                        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), listeners: [])
+        broker = try #require(engine.broker)
+    }
+
+    /// Runs the engine's services around `body`, then shuts them down gracefully.
+    func run(_ body: @Sendable (EngineHarness) async throws -> Void) async throws {
+        let group = ServiceGroup(configuration: .init(services: engine.services, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            defer { try? FileManager.default.removeItem(at: root) }
+            do {
+                try await waitUntil("processes subscribed") { try await processSessionsReady() }
+                try await body(self)
+            } catch {
+                await group.triggerGracefulShutdown()
+                throw error
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+        }
+    }
+
+    func processSessionsReady() async throws -> Bool {
+        for runner in engine.runners where try await broker.session(clientID: runner.clientID)?.connected != true { return false }
+        return true
+    }
+
+    func session(_ process: String) async throws -> BrokerSessionInfo? {
+        try await broker.session(clientID: "junction.process.\(process)")
+    }
+
+    /// Every tracking event written so far.
+    func trackingEvents() throws -> [TrackingEvent] {
+        let dir = root.appendingPathComponent(".junction/tracking")
+        let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let text = try decoder.singleValueContainer().decode(String.self)
+            return try Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
+        }
+        return try files.sorted { $0.path < $1.path }.flatMap { file in
+            try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
+        }
+    }
+}
+
+/// Polls `condition` until it holds, failing after `timeout` (state that has no event to await).
+func waitUntil(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw ProcessError(message: "timed out waiting for \(what)", permanent: true) }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+
+@Suite("Engine: processes end to end on the embedded broker", .timeLimit(.minutes(1)))
+struct EngineTests {
+    static let broker = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
+
+    func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
+        let delivery = await withTimeout(.seconds(5)) { await subscription.first { _ in true } }
+        return try #require(delivery, "no delivery within 5 s")
+    }
+
+    @Test("Route by payload field; every hop tracked; the message acknowledged after the last step")
+    func routeAndTrack() async throws {
+        let harness = try EngineHarness(connectors: ["local": Self.broker], processes: ["orders": """
+            {"listen": {"connector": "local", "topic": "orders/new", "qos": 1, "tracking": {"order": "{{payload.id}}"}},
+             "steps": [{"route": {"cases": [{"when": {"field": "payload.priority", "eq": "high"},
+                                             "steps": [{"send": {"connector": "local", "topic": "orders/urgent", "qos": 1}}]}],
+                                  "otherwise": [{"set": {"lane": "normal"}},
+                                                {"send": {"connector": "local", "topic": "orders/{{properties.lane}}", "qos": 1}}]}}]}
+            """])
+        try await harness.run { h in
+            let out = try await h.broker.subscribe(clientID: "checker", subscriptions: [MQTTSubscription(topicFilter: "orders/+", qos: .atLeastOnce)], cleanStart: true)
+            try await h.broker.publish(topic: "orders/new", payload: ByteBuffer(string: #"{"id": 1, "priority": "high"}"#), qos: .atLeastOnce)
+            try await h.broker.publish(topic: "orders/new", payload: ByteBuffer(string: #"{"id": 2, "priority": "low"}"#), qos: .atLeastOnce)
+            var seen: [String: String] = [:]
+            for _ in 0..<4 {
+                let delivery = try await next(out)
+                seen[String(buffer: delivery.payload), default: ""] += delivery.topic + " "
+                await delivery.ack()
+            }
+            #expect(seen[#"{"id": 1, "priority": "high"}"#] == "orders/new orders/urgent ")
+            #expect(seen[#"{"id": 2, "priority": "low"}"#] == "orders/new orders/normal ")
+            try await waitUntil("both documents acknowledged") { try await h.session("orders")?.inflight == 0 }
+            let events = try h.trackingEvents()
+            for order in ["1", "2"] {
+                let kinds = events.filter { $0.fields?["order"] == order }.map(\.event)
+                #expect(kinds.first == .received && kinds.last == .completed && kinds.contains(.sent), "\(kinds)")
+            }
+            #expect(events.first { $0.event == .sent && $0.fields?["order"] == "1" }?.topic == "orders/urgent")
+        }
+    }
+
+    @Test("A failing send without dead letter leaves the message unacknowledged; with one it is dead-lettered and acknowledged")
+    func failureAndDeadLetter() async throws {
+        let harness = try EngineHarness(
+            connectors: ["local": Self.broker, "out": #"{"type": "file", "directory": "blocked"}"#],
+            processes: [
+                "keep": #"{"listen": {"connector": "local", "topic": "in/keep", "qos": 1}, "steps": [{"send": {"connector": "out", "name": "x.json"}}]}"#,
+                "dead": #"{"listen": {"connector": "local", "topic": "in/dead", "qos": 1}, "steps": [{"send": {"connector": "out", "name": "y.json"}}], "onError": {"retry": {"attempts": 2, "backoff": ["10ms"]}, "deadLetter": {"connector": "local", "topic": "dead/in"}}}"#,
+            ])
+        // "blocked" is a file, so the file connector's directory cannot be created: every write fails.
+        try Data("not a folder".utf8).write(to: harness.root.appendingPathComponent("blocked"))
+        try await harness.run { h in
+            let dead = try await h.broker.subscribe(clientID: "dead-reader", subscriptions: [MQTTSubscription(topicFilter: "dead/#", qos: .atLeastOnce)], cleanStart: true)
+            try await h.broker.publish(topic: "in/keep", payload: ByteBuffer(string: "k"), qos: .atLeastOnce)
+            try await h.broker.publish(topic: "in/dead", payload: ByteBuffer(string: "d"), qos: .atLeastOnce)
+
+            let letter = try await next(dead)
+            #expect(letter.topic == "dead/in" && String(buffer: letter.payload) == "d")
+            #expect(letter.properties.userProperties.first?.name == "junction.error")
+            await letter.ack()
+            try await waitUntil("dead-lettered message acknowledged") { try await h.session("dead")?.inflight == 0 }
+            try await waitUntil("failure tracked \((try? h.trackingEvents().map { "\($0.process) \($0.event)" }) ?? [])") { try h.trackingEvents().contains { $0.process == "keep" && $0.event == .failed } }
+            #expect(try await h.session("keep")?.inflight == 1)
+            let kinds = try h.trackingEvents().filter { $0.process == "dead" }.map(\.event)
+            #expect(kinds == [.received, .retried, .failed, .deadLettered], "\(kinds)")
+        }
+    }
+
+    @Test("Filter, map, split and an appended file: one line per element that passes")
+    func splitMapFile() async throws {
+        let harness = try EngineHarness(
+            connectors: ["local": Self.broker, "lines": #"{"type": "file", "directory": "out"}"#],
+            processes: ["batch": """
+                {"listen": {"connector": "local", "topic": "batch", "qos": 1, "archiving": {"directory": "archive"}},
+                 "steps": [{"split": {"field": "payload.items"}},
+                           {"filter": {"field": "payload.n", "gte": 2}},
+                           {"map": {"n": "{{payload.n}}", "from": "{{topic}}"}},
+                           {"send": {"connector": "lines", "name": "batch.jsonl", "mode": "append"}}]}
+                """])
+        try await harness.run { h in
+            try await h.broker.publish(topic: "batch", payload: ByteBuffer(string: #"{"items": [{"n": 1}, {"n": 2}, {"n": 3}]}"#), qos: .atLeastOnce)
+            try await waitUntil("document completed") { try h.trackingEvents().contains { $0.event == .completed } }
+            let lines = try String(contentsOf: h.root.appendingPathComponent("out/batch.jsonl"), encoding: .utf8)
+            #expect(lines == "{\"from\":\"batch\",\"n\":2}\n{\"from\":\"batch\",\"n\":3}\n")
+            let events = try h.trackingEvents()
+            #expect(events.filter { $0.event == .filtered }.count == 1)
+            let archived = try FileManager.default.contentsOfDirectory(atPath: h.root.appendingPathComponent("archive").path)
+            #expect(archived.filter { $0.hasSuffix(".meta.json") }.count == 1 && archived.count == 2)
+            try await waitUntil("acknowledged") { try await h.session("batch")?.inflight == 0 }
+        }
+    }
+}
