@@ -99,28 +99,37 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         phase = .closed
         connectTimeout?.cancel()
         retryTask?.cancel()
-        if let session, session.connection === self as AnyObject {
-            if let will {
-                let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
-                if delay == 0 {
-                    state.publishWill(will, clientID: clientID)
-                } else {
-                    let task = state.loop.assumeIsolated().scheduleTask(in: .seconds(Int64(delay))) { [state, weak session] in
-                        guard let session, let pending = session.pendingWill else { return }
-                        session.pendingWill = nil
-                        state.publishWill(pending.will, clientID: session.clientID)
-                        state.flushPending()
-                    }
-                    session.pendingWill = (will, task)
-                }
-            }
-            state.detach(session)
-        }
-        will = nil
-        session = nil
+        leaveSession()
         self.context = nil
         state.flushPending()
         context.fireChannelInactive()
+    }
+
+    /// Releases the session as soon as the connection is ending (not when the socket finally
+    /// closes, which a lingering close delays): the will goes out now or after its delay, and
+    /// messages published from here on are queued for the session instead of written to a
+    /// connection that is going away. Runs once.
+    func leaveSession() {
+        defer {
+            will = nil
+            session = nil
+        }
+        guard let session, session.connection === self as AnyObject else { return }
+        if let will {
+            let delay = min(will.properties.willDelayInterval ?? 0, session.expiryInterval)
+            if delay == 0 {
+                state.publishWill(will, clientID: clientID)
+            } else {
+                let task = state.loop.assumeIsolated().scheduleTask(in: .seconds(Int64(delay))) { [state, weak session] in
+                    guard let session, let pending = session.pendingWill else { return }
+                    session.pendingWill = nil
+                    state.publishWill(pending.will, clientID: session.clientID)
+                    state.flushPending()
+                }
+                session.pendingWill = (will, task)
+            }
+        }
+        state.detach(session)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: Error) {
@@ -194,6 +203,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         closing = true
         flushIfNeeded()
         phase = .closed
+        leaveSession()
         let channel = context.channel
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.close(mode: .output, promise: promise)

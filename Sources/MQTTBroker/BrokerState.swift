@@ -144,7 +144,9 @@ final class BrokerState {
             existing.connection = nil
             existing.expiryTask?.cancel()
             existing.expiryTask = nil
-            if cleanStart {
+            // A session with expiry 0 ends with its connection (MQTT 5 §3.1.2.11.2), and taking
+            // the connection over ends it, whether or not its close was seen yet.
+            if cleanStart || existing.expiryInterval == 0 {
                 endSession(existing)
             } else {
                 existing.pendingWill?.task.cancel()
