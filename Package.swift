@@ -54,6 +54,8 @@ let package = Package(
                 "MQTTCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Collections", package: "swift-collections"),
             ]
         ),
         .target(
@@ -69,7 +71,7 @@ let package = Package(
         .executableTarget(
             name: "junction",
             dependencies: [
-                "Junction", "MQTTBroker", "MQTTCore",
+                "Junction", "MQTTBroker", "MQTTClient", "MQTTCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -97,7 +99,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "MQTTClientTests", dependencies: ["MQTTClient", "MQTTCore"]),
+        .testTarget(
+            name: "MQTTClientTests",
+            dependencies: [
+                "MQTTClient", "MQTTCore", "MQTTBroker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "JunctionTests",
             dependencies: [

@@ -1,0 +1,34 @@
+import MQTTCore
+import NIOCore
+
+extension MQTTClient {
+    /// Publishes a message and returns when its QoS flow completed: at once for QoS 0 (written),
+    /// on PUBACK for QoS 1, on PUBCOMP for QoS 2.
+    ///
+    /// QoS 1/2 publishes respect the broker's Receive Maximum (and
+    /// ``MQTTClientConfiguration/maximumInflight``): beyond it they wait their turn. While the
+    /// client is disconnected and reconnecting, publishes wait in the offline queue, and an
+    /// unfinished one is sent again after the reconnect, so the call spans the outage.
+    ///
+    /// - Parameters:
+    ///   - topic: A topic name (no wildcards).
+    ///   - properties: 5.0 properties: Payload Format Indicator, Message Expiry Interval,
+    ///     Content Type, Response Topic, Correlation Data, User Properties (ignored on 3.1.1).
+    /// - Throws: ``MQTTClientError/publishFailed(reasonCode:reasonString:)`` when the broker
+    ///   refuses it, ``MQTTClientError/packetTooLarge(size:maximum:)``,
+    ///   ``MQTTClientError/offlineQueueFull(limit:)``, ``MQTTClientError/clientClosed``...
+    @discardableResult
+    public func publish(to topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
+                        properties: MQTTProperties = []) async throws(MQTTClientError) -> MQTTPublishResult {
+        let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain,
+                                       properties: configuration.version == .v5 ? properties : [])
+        return try await onLoop { core in core.publish(packet) }
+    }
+
+    /// Publishes UTF-8 text; see ``publish(to:payload:qos:retain:properties:)``.
+    @discardableResult
+    public func publish(to topic: String, string: String, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
+                        properties: MQTTProperties = []) async throws(MQTTClientError) -> MQTTPublishResult {
+        try await publish(to: topic, payload: ByteBuffer(string: string), qos: qos, retain: retain, properties: properties)
+    }
+}

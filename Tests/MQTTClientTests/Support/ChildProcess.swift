@@ -1,0 +1,172 @@
+import Foundation
+import Synchronization
+
+/// A child process (mosquitto, mosquitto_sub, the junction binary) with its output collected.
+/// Every wait is bounded; a process still running at the end is killed.
+final class ChildProcess: @unchecked Sendable {
+    struct Outcome: Sendable {
+        var status: Int32
+        var stdout: Data
+        var stderr: String
+        var timedOut: Bool
+
+        var stdoutText: String { String(decoding: stdout, as: UTF8.self) }
+        var summary: String { "exit \(status)\(timedOut ? " (timed out, killed)" : ""); stdout: \(stdoutText); stderr: \(stderr)" }
+    }
+
+    private struct State {
+        var stdout = Data()
+        var stderr = Data()
+        var openPipes = 2
+        var exited = false
+        var waiters: [(id: Int, ready: @Sendable (State) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
+        var lastWaiter = 0
+        var finished: Bool { exited && openPipes == 0 }
+    }
+
+    let command: String
+    private let process = Process()
+    private let state = Mutex(State())
+    private let input = Pipe()
+
+    /// Finds `name` on PATH or in /usr/sbin.
+    static func find(_ name: String) -> URL? {
+        let path = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin") + ":/usr/sbin:/sbin"
+        for directory in path.split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(directory)).appendingPathComponent(name)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }
+
+    /// Starts `executable` with `arguments`; `stdin` is written and closed when given, else
+    /// standard input is empty.
+    init(_ executable: URL, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws {
+        command = ([executable.lastPathComponent] + arguments).joined(separator: " ")
+        process.executableURL = executable
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+        for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
+            Thread.detachNewThread { [weak self] in
+                while true {
+                    let data = handle.availableData
+                    self?.update { state in
+                        if data.isEmpty {
+                            state.openPipes -= 1
+                        } else if isStdout {
+                            state.stdout.append(data)
+                        } else {
+                            state.stderr.append(data)
+                        }
+                    }
+                    if data.isEmpty { return }
+                }
+            }
+        }
+        process.terminationHandler = { [weak self] _ in self?.update { $0.exited = true } }
+        // The child inherits this thread's signal mask, and the test runner's threads block
+        // SIGUSR1, SIGTERM...: a child started like that never sees them (mosquitto would
+        // ignore SIGUSR1). Start it with nothing blocked, as a shell would.
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+        if let stdin {
+            let handle = input.fileHandleForWriting
+            Thread.detachNewThread {
+                handle.write(stdin)
+                try? handle.close()
+            }
+        }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
+
+    var processIdentifier: Int32 { process.processIdentifier }
+    var isRunning: Bool { process.isRunning }
+
+    private func update(_ change: (inout State) -> Void) {
+        let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
+            change(&state)
+            let snapshot = state
+            var ready: [CheckedContinuation<Void, Never>] = []
+            state.waiters.removeAll { waiter in
+                guard waiter.ready(snapshot) || snapshot.finished else { return false }
+                ready.append(waiter.continuation)
+                return true
+            }
+            return ready
+        }
+        for continuation in ready { continuation.resume() }
+    }
+
+    /// Waits until `ready` holds (or the process finished); false on timeout.
+    private func wait(timeout: Duration, until ready: @escaping @Sendable (State) -> Bool) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let id = state.withLock { state -> Int? in
+                if ready(state) || state.finished { return nil }
+                state.lastWaiter += 1
+                state.waiters.append((state.lastWaiter, ready, continuation))
+                return state.lastWaiter
+            }
+            guard let id else { return continuation.resume() }
+            let (seconds, attoseconds) = timeout.components
+            DispatchQueue.global().asyncAfter(deadline: .now() + Double(seconds) + Double(attoseconds) / 1e18) { [self] in
+                let expired = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                    return state.waiters.remove(at: index).continuation
+                }
+                expired?.resume()
+            }
+        }
+        return state.withLock { ready($0) || $0.finished }
+    }
+
+    /// Waits until standard output or error contains `marker`; false on timeout or exit first.
+    func waitForOutput(containing marker: String, timeout: Duration = .seconds(10)) async -> Bool {
+        let bytes = Data(marker.utf8)
+        _ = await wait(timeout: timeout) { $0.stdout.range(of: bytes) != nil || $0.stderr.range(of: bytes) != nil }
+        return state.withLock { $0.stdout.range(of: bytes) != nil || $0.stderr.range(of: bytes) != nil }
+    }
+
+    /// Standard output so far.
+    var stdoutSoFar: Data { state.withLock { $0.stdout } }
+
+    /// Standard error so far.
+    var stderrSoFar: String { state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
+
+    /// Waits for the process to exit and its output to end; kills it at the deadline.
+    func finish(timeout: Duration = .seconds(15)) async -> Outcome {
+        var timedOut = false
+        if !(await wait(timeout: timeout) { $0.finished }) {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+            _ = await wait(timeout: .seconds(5)) { $0.finished }
+        }
+        return state.withLock { state in
+            Outcome(status: state.exited ? process.terminationStatus : -1, stdout: state.stdout,
+                    stderr: String(decoding: state.stderr, as: UTF8.self), timedOut: timedOut)
+        }
+    }
+
+    /// Sends `signal` and waits for the exit.
+    @discardableResult
+    func signal(_ signal: Int32, timeout: Duration = .seconds(10)) async -> Outcome {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        return await finish(timeout: timeout)
+    }
+
+    /// Runs a command to completion.
+    static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil, timeout: Duration = .seconds(15)) async throws -> Outcome {
+        try await ChildProcess(executable, arguments, stdin: stdin).finish(timeout: timeout)
+    }
+}

@@ -1,0 +1,95 @@
+import Foundation
+import Logging
+import MQTTBroker
+import MQTTClient
+import MQTTCore
+import NIOCore
+import Testing
+
+/// Why a test's expectation about timing or a peer failed.
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
+let testLogger: Logger = {
+    guard let level = ProcessInfo.processInfo.environment["JUNCTION_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
+        return Logger(label: "junction.client.test", factory: { _ in SwiftLogNoOpLogHandler() })
+    }
+    var logger = Logger(label: "junction.client.test", factory: { label in StreamLogHandler.standardError(label: label) })
+    logger.logLevel = level
+    return logger
+}()
+
+extension BrokerSettings {
+    /// Quiet settings for client tests: no `$SYS`, short connect timeout.
+    static var clientTest: BrokerSettings {
+        var settings = BrokerSettings()
+        settings.sysInterval = nil
+        settings.connectTimeout = .seconds(3)
+        return settings
+    }
+}
+
+/// A Junction broker on 127.0.0.1, port 0, for the duration of `body`; always shut down.
+func withBroker<T>(settings: BrokerSettings = .clientTest, _ body: (_ port: Int) async throws -> T) async throws -> T {
+    let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger)
+    let addresses = try await broker.start()
+    guard let port = addresses.first?.port else {
+        try? await broker.shutdown()
+        throw TestFailure("broker bound no address: \(addresses)")
+    }
+    do {
+        let result = try await body(port)
+        try await broker.shutdown()
+        return result
+    } catch {
+        try? await broker.shutdown()
+        throw error
+    }
+}
+
+/// A unique client id / topic per call, so tests never collide.
+func unique(_ prefix: String) -> String {
+    "\(prefix)-\(UUID().uuidString.prefix(8))"
+}
+
+extension MQTTClientConfiguration {
+    /// A client of the local test broker with fast reconnects and a short connect timeout.
+    static func test(port: Int, version: MQTTProtocolVersion = .v5, clientID: String = unique("client")) -> MQTTClientConfiguration {
+        var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, version: version, clientID: clientID)
+        configuration.connectTimeout = .seconds(3)
+        configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(300))
+        return configuration
+    }
+}
+
+/// Fails with `what` unless `body` finishes within `timeout`.
+func within<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        guard let first = try await group.next(), let value = first else {
+            group.cancelAll()
+            throw TestFailure("\(what) did not happen within \(timeout)")
+        }
+        group.cancelAll()
+        return value
+    }
+}
+
+/// Repeats `attempt` until it returns a value or `timeout` passes: for facts only time makes true.
+@discardableResult
+func poll<T>(timeout: Duration = .seconds(10), interval: Duration = .milliseconds(20), _ what: String,
+             _ attempt: () async throws -> T?) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while true {
+        if let value = try await attempt() { return value }
+        guard ContinuousClock.now + interval < deadline else { throw TestFailure("\(what) did not happen within \(timeout)") }
+        try await Task.sleep(for: interval)
+    }
+}
