@@ -12,7 +12,7 @@ TEST_DEBS    := mosquitto mosquitto-clients
 FUZZ_SECONDS ?= 120
 RUN_ARGS     ?=
 
-.PHONY: all deps test-deps build run test fuzz bench-codec conformance clean
+.PHONY: all deps test-deps build run test fuzz bench-codec bench-broker conformance clean
 
 all: build
 
@@ -35,10 +35,10 @@ test-deps: deps
 build: deps
 	$(SWIFT) build --product junction
 
-# Until the process engine lands (issue 5), the daemon is the embedded broker from the shipped definition.
+# The daemon with the shipped Processes/ and Connectors/: the embedded broker on mqtt://127.0.0.1:1883.
 run: build
-	@echo "junction: starting the embedded broker from Connectors/local-broker.json (mqtt://127.0.0.1:1883); Ctrl-C stops it"
-	.build/debug/junction broker --config Connectors/local-broker.json $(RUN_ARGS)
+	@echo "junction: starting the daemon with Processes/ and Connectors/ (broker on mqtt://127.0.0.1:1883); Ctrl-C stops it"
+	.build/debug/junction run $(RUN_ARGS)
 
 test: test-deps
 	$(SWIFT) build --build-tests
@@ -49,8 +49,12 @@ test: test-deps
 # .build-fuzz/corpus, Tests/Fuzz/seeds is only read. A crash leaves its input in fuzz-artifacts/:
 # replay it with `.build-fuzz/release/MQTTDecoderFuzz fuzz-artifacts/crash-...`. Swift's own
 # backtracer is off: under ASan it reports false errors of its own; libFuzzer prints the stack.
+# swiftc keeps only the last -sanitize= it is given, and SwiftPM passes --sanitize values in no
+# fixed order (as -sanitize=fuzzer -sanitize=address, or the other way round): Swift code then gets
+# either no coverage or no ASan. The trailing -Xswiftc -sanitize=fuzzer,address gives it both.
 fuzz: deps
-	$(SWIFT) build -c release --package-path Tests/Fuzz --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address
+	$(SWIFT) build -c release --package-path Tests/Fuzz --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address \
+	  -Xswiftc -sanitize=fuzzer,address
 	mkdir -p .build-fuzz/corpus fuzz-artifacts
 	SWIFT_BACKTRACE=enable=no .build-fuzz/release/MQTTDecoderFuzz -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	  -rss_limit_mb=2048 -timeout=5 -print_final_stats=1 -artifact_prefix=fuzz-artifacts/ .build-fuzz/corpus Tests/Fuzz/seeds
@@ -59,6 +63,13 @@ fuzz: deps
 bench-codec: deps
 	$(SWIFT) build -c release --product CodecBenchmark
 	.build/release/CodecBenchmark
+
+# Mosquitto vs `junction broker` on the same `junction bench` scenarios, interleaved (release build);
+# BENCH_SECONDS per throughput row (default 5). The orchestration is Benchmarks/bench-broker.sh.
+bench-broker: deps
+	$(call apt_install,mosquitto)
+	$(SWIFT) build -c release --product junction
+	bash Benchmarks/bench-broker.sh
 
 # The Eclipse Paho interoperability suites against `junction broker` (needs PAHO_TESTING_DIR, see README).
 conformance: build
