@@ -61,6 +61,7 @@ extension BrokerConnection {
         if version == .v5 {
             outboundAliasMaximum = connect.properties.topicAliasMaximum ?? 0
             clientMaximumPacketSize = Int(connect.properties.maximumPacketSize ?? .max)
+            sendsProblemInformation = connect.properties.requestProblemInformation != 0
             inboundAliasMaximum = settings.topicAliasMaximum
             if settings.maxAwaitingRel < 65_535 { properties.append(.receiveMaximum(UInt16(settings.maxAwaitingRel))) }
             if inboundAliasMaximum > 0 { properties.append(.topicAliasMaximum(inboundAliasMaximum)) }

@@ -49,11 +49,12 @@ extension BrokerConnection {
     private func refusePublish(_ packet: MQTTPublishPacket) {
         guard let id = packet.packetIdentifier else { return }
         let code: MQTTReasonCode = version == .v5 ? .notAuthorized : .success
+        let properties = problemProperties(["not authorized to publish to \(packet.topic)"])
         if packet.qos == .atLeastOnce {
-            send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code)))
+            send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         } else {
             if version == .v311 { session?.awaitingRelease[id] = now }
-            send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code)))
+            send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         }
     }
 

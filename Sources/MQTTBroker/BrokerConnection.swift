@@ -31,6 +31,8 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     var outboundAliasMaximum: UInt16 = 0
     /// The client's Maximum Packet Size (5.0): larger messages are not sent to it.
     var clientMaximumPacketSize = Int.max
+    /// Whether a 5.0 client accepts reason strings on acknowledgements (Request Problem Information).
+    var sendsProblemInformation = true
 
     init(state: BrokerState) { self.state = state }
 

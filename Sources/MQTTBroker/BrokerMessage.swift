@@ -73,4 +73,7 @@ struct Delivery {
     var qos: MQTTQoS
     var retain: Bool
     var subscriptionIdentifiers: [UInt32]
+    /// The share group this delivery was chosen for: if the session ends before it is
+    /// acknowledged, another member gets it.
+    var shareGroup: SubscriptionTree.SharedGroup? = nil
 }

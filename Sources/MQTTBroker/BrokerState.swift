@@ -97,17 +97,20 @@ final class BrokerState {
         matchBuffer = merged
     }
 
-    private func deliver(_ message: BrokerMessage, to session: Session, options: SubscriptionOptions, identifiers: [UInt32]) {
+    private func deliver(_ message: BrokerMessage, to session: Session, options: SubscriptionOptions, identifiers: [UInt32],
+                         shareGroup: SubscriptionTree.SharedGroup? = nil) {
         if !settings.acl.isEmpty,
            !settings.acl.permits(.receive, topic: message.topic, clientID: session.clientID, username: session.username) {
             return
         }
         let delivery = Delivery(message: message, qos: min(message.qos, options.qos),
-                                retain: options.retainAsPublished && message.retain, subscriptionIdentifiers: identifiers)
+                                retain: options.retainAsPublished && message.retain, subscriptionIdentifiers: identifiers,
+                                shareGroup: shareGroup)
         session.deliver(delivery, maxQueue: settings.maxMqueueLen, queueQoS0: settings.mqueueStoreQos0)
     }
 
     /// Round robin over the group, preferring members that are connected.
+    @discardableResult
     private func deliverToShareGroup(_ group: SubscriptionTree.SharedGroup, _ message: BrokerMessage) -> Bool {
         let count = group.members.count
         var chosen: Int?
@@ -119,7 +122,7 @@ final class BrokerState {
         group.next = (index + 1) % count
         let (clientID, options) = (group.members.keys[index], group.members.values[index])
         guard let session = sessions[clientID] else { return false }
-        deliver(message, to: session, options: options, identifiers: options.identifier.map { [$0] } ?? [])
+        deliver(message, to: session, options: options, identifiers: options.identifier.map { [$0] } ?? [], shareGroup: group)
         return true
     }
 
@@ -201,8 +204,13 @@ final class BrokerState {
         }
         for (filter, _) in session.subscriptions.values { tree.remove(clientID: session.clientID, filter: filter) }
         session.subscriptions.removeAll()
+        let orphans = session.takeSharedDeliveries()
         session.reset()
         if sessions[session.clientID] === session { sessions[session.clientID] = nil }
+        // MQTT 5 §4.8.2: a shared message the ended session never acknowledged goes to another member.
+        for orphan in orphans {
+            if let group = orphan.shareGroup, !group.members.isEmpty { deliverToShareGroup(group, orphan.message) }
+        }
     }
 
     /// The connection of a session closed: keep the session for its expiry interval, or end it.

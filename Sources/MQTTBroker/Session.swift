@@ -167,6 +167,17 @@ final class Session {
         return stale.count
     }
 
+    /// Removes and returns the shared-subscription deliveries not yet acknowledged (in flight or
+    /// queued), for another member of their group when this session ends.
+    func takeSharedDeliveries() -> [Delivery] {
+        var taken = inflight.values.compactMap { $0.delivery.shareGroup == nil ? nil : $0.delivery }
+        inflight.removeAll { $0.value.delivery.shareGroup != nil }
+        taken += queue.filter { $0.shareGroup != nil }
+        queue.removeAll { $0.shareGroup != nil }
+        queuedQoS0 = queue.reduce(0) { $0 + ($1.qos == .atMostOnce ? 1 : 0) }
+        return taken
+    }
+
     /// Drops all outbound state (clean start, or the session ended).
     func reset() {
         inflight.removeAll()

@@ -79,3 +79,31 @@ struct AccessControlTests {
         }
     }
 }
+
+@Suite("reason strings", .timeLimit(.minutes(1)))
+struct ReasonStringTests {
+    @Test("5.0 refusals carry a reason string unless the client asked for no problem information")
+    func refusalsExplained() async throws {
+        try await withBroker(settings: .test.with { $0.acl = AccessControlTests.rules }) { port in
+            let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("why"))
+            let id = client.packetID()
+            try await client.send(.subscribe(MQTTSubscribePacket(packetIdentifier: id, subscriptions: [
+                MQTTSubscription(topicFilter: "test/nosubscribe"), MQTTSubscription(topicFilter: "a/#/b"), MQTTSubscription(topicFilter: "ok"),
+            ])))
+            guard case .suback(let suback) = try await client.receive() else { Issue.record("no SUBACK"); return }
+            #expect(suback.reasonCodes == [.notAuthorized, .topicFilterInvalid, .grantedQoS0])
+            #expect(suback.properties.reasonString == "test/nosubscribe: not authorized; a/#/b: invalid topic filter")
+            let pub = client.packetID()
+            try await client.send(.publish(MQTTPublishPacket(topic: "readonly/x", payload: ByteBuffer(), qos: .atLeastOnce, packetIdentifier: pub)))
+            let ack = try await client.expectAck(.puback, pub)
+            #expect(ack.reasonCode == .notAuthorized && ack.properties.reasonString == "not authorized to publish to readonly/x")
+
+            let quiet = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("quiet"),
+                                                          properties: [.requestProblemInformation(0)])
+            let qid = quiet.packetID()
+            try await quiet.send(.subscribe(MQTTSubscribePacket(packetIdentifier: qid, subscriptions: [MQTTSubscription(topicFilter: "test/nosubscribe")])))
+            guard case .suback(let quietAck) = try await quiet.receive() else { Issue.record("no SUBACK"); return }
+            #expect(quietAck.reasonCodes == [.notAuthorized] && quietAck.properties.isEmpty)
+        }
+    }
+}
