@@ -189,10 +189,10 @@ struct SessionTests {
             let topic = unique("expiry")
             let id = unique("brief")
             let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: id, cleanStart: true,
-                                                           properties: [.sessionExpiryInterval(1)])
+                                                           properties: [.sessionExpiryInterval(2)])
             try await client.subscribe(topic, qos: .atLeastOnce)
+            let disconnected = ContinuousClock.now  // the broker's expiry timer cannot start before this
             try await client.disconnect()
-            let disconnected = ContinuousClock.now
 
             // While the session lives, its subscription matches (PUBACK 0x00); once it expired,
             // nothing does (0x10). Polling publishes does not touch the session.
@@ -201,10 +201,10 @@ struct SessionTests {
             try await poll(timeout: .seconds(5), "session expiry") {
                 try await publisher.publish(topic, "probe", qos: .atLeastOnce) == .noMatchingSubscribers ? true : nil
             }
-            #expect(ContinuousClock.now - disconnected >= .milliseconds(900), "expired before its 1 s interval")
+            #expect(ContinuousClock.now - disconnected >= .milliseconds(1900), "expired before its 2 s interval")
 
             let back = try await RawMQTTClient.open(port: port, version: .v5)
-            let ack = try await back.connect(clientID: id, cleanStart: false, properties: [.sessionExpiryInterval(1)])
+            let ack = try await back.connect(clientID: id, cleanStart: false, properties: [.sessionExpiryInterval(2)])
             #expect(ack.reasonCode == .success)
             #expect(!ack.sessionPresent)
             try await back.expectNothingPending()  // and none of the messages published meanwhile

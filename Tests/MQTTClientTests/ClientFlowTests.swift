@@ -103,7 +103,7 @@ struct ClientFlowTests {
                 try await client.publish(to: "\(topic)/own", string: "mine", qos: .atLeastOnce)
                 try await client.publish(to: "\(topic)/kept", string: "again", qos: .atLeastOnce, retain: true)
                 try await inbox.waitForDistinct(1)
-                try await MQTTClient.withConnection(.test(port: port)) { other in
+                _ = try await MQTTClient.withConnection(.test(port: port)) { other in
                     try await other.publish(to: "\(topic)/own", string: "theirs", qos: .atLeastOnce)
                 }
                 try await inbox.waitForDistinct(2)
@@ -244,7 +244,8 @@ struct ClientFlowTests {
         ]
         try await withBroker(settings: settings) { port in
             try await MQTTClient.withConnection(.test(port: port)) { client in
-                await #expect(throws: MQTTClientError.subscribeFailed(topicFilter: "secret/x", reasonCode: .notAuthorized, reasonString: nil)) {
+                await #expect(throws: MQTTClientError.subscribeFailed(topicFilter: "secret/x", reasonCode: .notAuthorized,
+                                                                 reasonString: "secret/x: not authorized")) {
                     try await client.subscribe(to: [MQTTSubscription(topicFilter: "secret/x")]) { _ in }
                 }
                 do throws(MQTTClientError) {
