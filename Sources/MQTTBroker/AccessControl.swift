@@ -4,7 +4,7 @@ import MQTTCore
 /// One access rule of the broker definition's `acl` list (issue 7; Mosquitto's acl_file in JSON).
 ///
 /// `topic` is a topic filter in which `%u` stands for the client's user name and `%c` for its
-/// client id; `username` and `clientId`, when given, must equal the client's. Rules are tried in
+/// client id, and whose wildcards also cover `$` topics (`#` is everything); `username` and `clientId`, when given, must equal the client's. Rules are tried in
 /// order and the first that matches decides; when rules exist and none matches, access is denied.
 public struct BrokerACLRule: Sendable, Hashable {
     public enum Permission: String, Sendable, Hashable { case allow, deny }
@@ -45,7 +45,8 @@ public struct BrokerACLRule: Sendable, Hashable {
         }
         if pattern.contains("%c") { pattern = pattern.replacingOccurrences(of: "%c", with: clientID) }
         // A subscription filter is matched level by level like a topic: "a/+" is covered by "a/+" and "a/#".
-        return pattern == topic || MQTTTopic.matches(filter: pattern, topic: topic)
+        // In a rule a wildcard covers `$` topics too: "#" means everything.
+        return pattern == topic || MQTTTopic.matches(filter: pattern, topic: topic, dollarRule: false)
     }
 }
 

@@ -32,10 +32,12 @@ public enum MQTTTopic {
     }
 
     /// Whether the topic name `topic` matches the (plain, valid) filter `filter`.
-    public static func matches(filter: String, topic: String) -> Bool {
+    /// `dollarRule: false` lets a leading wildcard match `$` topics too (access rules, where
+    /// `#` means everything); subscriptions always keep the rule.
+    public static func matches(filter: String, topic: String, dollarRule: Bool = true) -> Bool {
         var f = filter.utf8[...]
         var t = topic.utf8[...]
-        if let first = f.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "#"),
+        if dollarRule, let first = f.first, first == UInt8(ascii: "+") || first == UInt8(ascii: "#"),
            t.first == UInt8(ascii: "$") {
             return false
         }

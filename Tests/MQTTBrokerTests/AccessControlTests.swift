@@ -107,3 +107,22 @@ struct ReasonStringTests {
         }
     }
 }
+
+@Suite("access control: $ topics", .timeLimit(.minutes(1)))
+struct DollarRuleTests {
+    @Test("A rule's # covers $ topics (access), while a subscription's # still does not receive them")
+    func dollarTopics() async throws {
+        let rules = [BrokerACLRule(.deny, .publish, topic: "$internal/#"), BrokerACLRule(.allow, .all, topic: "#")]
+        try await withBroker(settings: .test.with { $0.acl = rules }) { port in
+            let reader = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("r"))
+            #expect(try await reader.subscribe("$app/#") == [.grantedQoS0])
+            let wild = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("w"))
+            try await wild.subscribe("#")
+            let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("d"))
+            #expect(try await client.publish("$app/x", "ok", qos: .atLeastOnce) == .success)
+            #expect(try await reader.receivePublish().payloadString == "ok")
+            #expect(try await client.publish("$internal/x", "no", qos: .atLeastOnce) == .notAuthorized)
+            try await wild.expectNothingPending()
+        }
+    }
+}
