@@ -9,6 +9,7 @@ public struct Engine: Sendable {
     public let broker: MQTTBroker?
     public let runners: [ProcessRunner]
     public let tracking: TrackingLog
+    public let resources: EngineResources
     private let reloader: BrokerReloader?
     private let logger: Logger
 
@@ -31,11 +32,13 @@ public struct Engine: Sendable {
         }
         self.broker = broker
         self.reloader = reloader
+        let resources = EngineResources(definitions: definitions, logger: logger)
+        self.resources = resources
         runners = definitions.processes.keys.sorted().compactMap { name in
             guard let process = definitions.processes[name] else { return nil }
             let caches = CacheStore(definitions: process.caches)
             return ProcessRunner(context: ProcessContext(
-                definition: process, connectors: definitions.connectors, broker: broker, caches: caches,
+                definition: process, connectors: definitions.connectors, broker: broker, resources: resources, caches: caches,
                 tracking: tracking,
                 logger: logger, baseDirectory: baseDirectory))
         }
@@ -47,6 +50,7 @@ public struct Engine: Sendable {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
         if let broker { services.append(.init(service: broker)) }
         if let reloader { services.append(.init(service: reloader.watcher())) }
+        for service in resources.services { services.append(.init(service: service)) }
         for runner in runners {
             services.append(.init(service: ReportingService(runner: runner, logger: logger),
                                   successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))

@@ -91,6 +91,9 @@ extension ProcessContext {
     func perform(_ send: SendDefinition, _ document: Document, step: Int?) async throws -> (String?, MQTTQoS?) {
         switch send.target {
         case .mqtt(let topicTemplate, let qos, let retain, let userProperties, let maxMessageSize):
+            if case .mqtt(let external)? = connectors[send.connector]?.kind {
+                return try await sendExternalMQTT(connector: send.connector, external, send.target, document, step: step)
+            }
             let topic = topicTemplate.render(document)
             guard MQTTTopic.isValidName(topic) else {
                 throw ProcessError(step: step, message: "topic template \"\(topicTemplate)\" gave \"\(topic)\", not a topic name", permanent: true)
@@ -109,8 +112,11 @@ extension ProcessContext {
         case .file(let nameTemplate, let append):
             try write(document, connector: send.connector, name: nameTemplate.render(document), append: append, step: step)
             return (nil, nil)
-        case .http:
-            throw ProcessError(step: step, message: "HTTP send is not supported by this version of the engine yet", permanent: true)
+        case .http(let path, let method, let headers):
+            guard case .http(let definition)? = connectors[send.connector]?.kind else {
+                throw ProcessError(step: step, message: "connector \(send.connector) is not an http connector", permanent: true)
+            }
+            return try await sendHTTP(connector: send.connector, definition, path: path, method: method, headers: headers, document, step: step)
         }
     }
 

@@ -25,6 +25,8 @@ public struct ProcessContext: Sendable {
     public let definition: ProcessDefinition
     public let connectors: [String: ConnectorDefinition]
     public let broker: MQTTBroker?
+    /// Shared outbound resources: HTTP client pool, external MQTT connections.
+    public let resources: EngineResources
     public let caches: CacheStore
     public let tracking: TrackingLog
     public let logger: Logger
@@ -44,8 +46,9 @@ public struct ProcessContext: Sendable {
             case .mqttBroker:
                 if broker == nil { throw ProcessError(message: "connector \(name): the embedded broker is not running", permanent: true) }
             case .file: break
-            case .mqtt, .http, .httpListener:
-                throw ProcessError(message: "connector \(name) (\(connector.typeName)) is not supported by this version of the engine yet", permanent: true)
+            case .mqtt(let definition): try resources.mqtt.check(connector: name, definition)
+            case .http(let definition): try resources.http.checkSend(connector: name, definition)
+            case .httpListener(let definition): try resources.http.checkListen(connector: name, definition)
             }
         }
     }

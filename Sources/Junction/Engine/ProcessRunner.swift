@@ -19,8 +19,22 @@ public struct ProcessRunner: Service {
 
     public func run() async throws {
         try context.checkEndpoints()
-        guard case .mqtt(let listen) = context.definition.listen, let broker = context.broker else {
-            throw ProcessError(message: "only MQTT listens on the embedded broker run in this version of the engine", permanent: true)
+        switch context.definition.listen {
+        case .mqtt(let listen):
+            if case .mqtt(let external)? = context.connectors[listen.connector]?.kind {
+                try await runExternalMQTT(listen, external)
+            } else {
+                try await runEmbeddedMQTT(listen)
+            }
+        case .file(let listen): try await runFileListen(listen)
+        case .http(let listen): try await runHTTPListen(listen)
+        }
+    }
+
+    /// MQTT Listen on the embedded broker, through its in-process API.
+    func runEmbeddedMQTT(_ listen: ListenDefinition.MQTTListen) async throws {
+        guard let broker = context.broker else {
+            throw ProcessError(message: "connector \(listen.connector): the embedded broker is not running", permanent: true)
         }
         let filter = listen.shared.map { "$share/\($0)/\(listen.topic.filter)" } ?? listen.topic.filter
         let maxInFlight = context.definition.maxInFlight
@@ -39,7 +53,15 @@ public struct ProcessRunner: Service {
                         running -= 1
                     }
                     running += 1
-                    group.addTask { await handle(delivery, listen: listen) }
+                    group.addTask {
+                        var document = Document(id: UUID().uuidString.lowercased(), topic: delivery.topic, payload: delivery.payload,
+                                                properties: Self.properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup,
+                                                                            delivery.properties))
+                        if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: delivery.qos) {
+                            return  // stays unacknowledged: redelivered when the session resumes
+                        }
+                        await delivery.ack()
+                    }
                 }
             }
         } onGracefulShutdown: {
@@ -48,29 +70,41 @@ public struct ProcessRunner: Service {
         context.logger.info("process stopped", metadata: ["process.name": "\(context.name)"])
     }
 
-    /// One message from Listen to acknowledgement.
-    func handle(_ delivery: BrokerDelivery, listen: ListenDefinition.MQTTListen) async {
-        var properties = ["qos": "\(delivery.qos.rawValue)", "retain": "\(delivery.retain)", "dup": "\(delivery.dup)"]
-        for (name, value) in delivery.properties.userProperties { properties[name] = value }
-        if let contentType = delivery.properties.contentType { properties["contentType"] = contentType }
-        var document = Document(id: UUID().uuidString.lowercased(), topic: delivery.topic, payload: delivery.payload,
-                                properties: properties)
+    /// Document properties from an MQTT message: qos, retain, dup, content type, user properties.
+    static func properties(qos: MQTTQoS, retain: Bool, dup: Bool, _ mqtt: MQTTProperties) -> [String: String] {
+        var properties = ["qos": "\(qos.rawValue)", "retain": "\(retain)", "dup": "\(dup)"]
+        for (name, value) in mqtt.userProperties { properties[name] = value }
+        if let contentType = mqtt.contentType { properties["contentType"] = contentType }
+        return properties
+    }
+
+    /// How a document's trip through the process ended.
+    public enum Outcome: Sendable {
+        /// Every step finished; the documents that came out of the last step.
+        case completed([Document])
+        /// A step failed and the document went to the dead letter.
+        case deadLettered(ProcessError)
+        /// A step failed and there is no (working) dead letter: do not acknowledge.
+        case failed(ProcessError)
+    }
+
+    /// One document from Listen to its outcome, tracked at every hop. Every listen kind calls
+    /// this and then acknowledges (MQTT), answers (HTTP) or moves the file as the outcome says.
+    public func process(_ document: inout Document, connector: String, options: OperationOptions, qos: MQTTQoS?) async -> Outcome {
         do {
-            try await context.applyOptions(listen.options, to: &document)
-            await context.track(.received, document, connector: listen.connector, qos: delivery.qos)
-            _ = try await context.run(context.definition.steps, [document])
+            try await context.applyOptions(options, to: &document)
+            await context.track(.received, document, connector: connector, qos: qos)
+            let outputs = try await context.run(context.definition.steps, [document])
             await context.track(.completed, document)
-            await delivery.ack()
+            return .completed(outputs)
         } catch {
             let processError = error as? ProcessError ?? ProcessError(message: "\(error)", permanent: false)
             await context.track(.failed, document, step: processError.step, error: processError.message)
-            if await deadLetter(document, error: processError) {
-                await delivery.ack()
-            } else {
-                context.logger.error("document failed and stays unacknowledged", metadata: [
-                    "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(processError.message)",
-                ])
-            }
+            if await deadLetter(document, error: processError) { return .deadLettered(processError) }
+            context.logger.error("document failed", metadata: [
+                "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(processError.message)",
+            ])
+            return .failed(processError)
         }
     }
 
