@@ -1,21 +1,64 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
-/// HTTP for the engine: the libcurl client behind `send` to `http` connectors and the servers
-/// behind `http-listener` connectors. (Not written yet: every HTTP connector is refused at start.)
+/// HTTP for the engine: the libcurl client behind `send` to `http` connectors (one pool of
+/// keep-alive handles per connector) and the servers behind `http-listener` connectors (one
+/// Hummingbird server per connector that a valid process listens on; processes add their route
+/// when they start and remove it when they stop).
 public final class HTTPResources: Sendable {
-    public init(definitions: Definitions, logger: Logger) {}
+    private let clients: [String: CurlClient]
+    private let servers: [String: HTTPListenerServer]
+
+    public init(definitions: Definitions, logger: Logger) {
+        var clients: [String: CurlClient] = [:]
+        for (name, connector) in definitions.connectors {
+            if case .http = connector.kind { clients[name] = CurlClient() }
+        }
+        var servers: [String: HTTPListenerServer] = [:]
+        for process in definitions.processes.values {
+            guard case .http(let listen) = process.listen, servers[listen.connector] == nil,
+                  case .httpListener(let definition)? = definitions.connectors[listen.connector]?.kind else { continue }
+            servers[listen.connector] = HTTPListenerServer(connector: listen.connector, definition: definition, logger: logger)
+        }
+        self.clients = clients
+        self.servers = servers
+    }
 
     /// Services to run: one server per http-listener connector in use.
-    public var services: [any Service] { [] }
+    public var services: [any Service] { servers.keys.sorted().compactMap { servers[$0] } }
 
     /// Throws when a process may not send to this connector here.
     public func checkSend(connector: String, _ definition: HTTPConnectorDefinition) throws {
-        throw ProcessError(message: "connector \(connector) (http) is not supported by this version of the engine yet", permanent: true)
+        guard clients[connector] != nil else {
+            throw ProcessError(message: "connector \(connector) (http) was not loaded with the engine", permanent: true)
+        }
     }
 
     /// Throws when a process may not listen on this connector here.
     public func checkListen(connector: String, _ definition: HTTPListenerDefinition) throws {
-        throw ProcessError(message: "connector \(connector) (http-listener) is not supported by this version of the engine yet", permanent: true)
+        guard servers[connector] != nil else {
+            throw ProcessError(message: "connector \(connector) (http-listener) has no server: no process listened on it at start", permanent: true)
+        }
+    }
+
+    func client(for connector: String) -> CurlClient {
+        clients[connector] ?? CurlClient()
+    }
+
+    func server(for connector: String) -> HTTPListenerServer? { servers[connector] }
+
+    /// The port the listener of `connector` is bound to, once it is (port 0 in a definition
+    /// binds any free port). Throws when there is no such listener or it could not bind.
+    public func boundPort(of connector: String) async throws -> Int {
+        guard let server = servers[connector] else {
+            throw ProcessError(message: "no http-listener server for connector \(connector)", permanent: true)
+        }
+        return try await server.boundPort()
+    }
+
+    /// The routes (`METHOD path`) the listener of `connector` serves now.
+    public func routes(of connector: String) -> [String] {
+        servers[connector]?.routeNames ?? []
     }
 }

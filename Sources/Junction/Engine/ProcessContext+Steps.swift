@@ -37,8 +37,8 @@ extension ProcessContext {
                     }
                 case .send(let send):
                     try await self.send(send, &document, step: index)
-                case .reply:
-                    break  // answered by the HTTP listen, which this engine version does not run yet
+                case .reply(let status, let body):
+                    recordReply(status: status, body: body, &document)  // answered by the HTTP listen
                 }
                 if case .send = step {} else { await track(.step, document, step: index) }
                 output.append(document)
@@ -74,7 +74,7 @@ extension ProcessContext {
         var attempt = 1
         while true {
             do {
-                let (topic, qos) = try await perform(send, document, step: step)
+                let (topic, qos) = try await perform(send, &document, step: step)
                 await track(.sent, document, step: step, connector: send.connector, topic: topic, qos: qos)
                 return
             } catch let error as ProcessError where !error.permanent && attempt < policy.attempts {
@@ -88,7 +88,7 @@ extension ProcessContext {
     }
 
     /// Delivers `document` to the send's connector; returns the topic and QoS for tracking.
-    func perform(_ send: SendDefinition, _ document: Document, step: Int?) async throws -> (String?, MQTTQoS?) {
+    func perform(_ send: SendDefinition, _ document: inout Document, step: Int?) async throws -> (String?, MQTTQoS?) {
         switch send.target {
         case .mqtt(let topicTemplate, let qos, let retain, let userProperties, let maxMessageSize):
             if case .mqtt(let external)? = connectors[send.connector]?.kind {
@@ -116,7 +116,7 @@ extension ProcessContext {
             guard case .http(let definition)? = connectors[send.connector]?.kind else {
                 throw ProcessError(step: step, message: "connector \(send.connector) is not an http connector", permanent: true)
             }
-            return try await sendHTTP(connector: send.connector, definition, path: path, method: method, headers: headers, document, step: step)
+            return try await sendHTTP(connector: send.connector, definition, path: path, method: method, headers: headers, &document, step: step)
         }
     }
 

@@ -118,7 +118,7 @@ public struct ProcessRunner: Service {
                 ? .mqtt(topic: dead.target, qos: .atLeastOnce, retain: false,
                         userProperties: [("junction.error", try Template(parsing: "{{properties.error}}"))], maxMessageSize: .max)
                 : .file(name: dead.target, append: false)
-            let (topic, _) = try await context.perform(SendDefinition(connector: dead.connector, target: target), letter, step: nil)
+            let (topic, _) = try await context.perform(SendDefinition(connector: dead.connector, target: target), &letter, step: nil)
             await context.track(.deadLettered, letter, connector: dead.connector, topic: topic, error: error.message)
             return true
         } catch {

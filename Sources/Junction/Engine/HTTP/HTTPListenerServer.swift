@@ -1,0 +1,163 @@
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// An HTTP request as an HTTP Listen sees it.
+struct HTTPListenRequest: Sendable {
+    var method: String
+    var path: String
+    var query: String?
+    var queryParameters: [(String, String)]
+    var headers: [(String, String)]
+    var body: ByteBuffer
+}
+
+/// What an HTTP Listen answers.
+struct HTTPListenReply: Sendable {
+    var status: Int
+    var body: ByteBuffer
+    var contentType: String?
+
+    static func text(_ status: Int, _ text: String) -> HTTPListenReply {
+        HTTPListenReply(status: status, body: ByteBuffer(string: text + "\n"), contentType: "text/plain; charset=utf-8")
+    }
+}
+
+/// The server of one `http-listener` connector (Hummingbird 2): binds host and port from the
+/// definition (port 0 binds a free port, see ``boundPort()``), checks the bearer token, and
+/// hands each request to the process whose route (method and path) it matches.
+final class HTTPListenerServer: Service, Sendable {
+    typealias Handler = @Sendable (HTTPListenRequest) async -> HTTPListenReply
+
+    struct Route: Hashable, Sendable {
+        var method: String
+        var path: String
+    }
+
+    private enum Binding {
+        case waiting([CheckedContinuation<Int, any Error>])
+        case bound(Int)
+        case failed(String)
+    }
+
+    let connector: String
+    let definition: HTTPListenerDefinition
+    let logger: Logger
+    /// The largest request body taken.
+    static let maxBodyBytes = 16 * 1024 * 1024
+
+    private let routes = Mutex<[Route: Handler]>([:])
+    private let binding = Mutex<Binding>(.waiting([]))
+
+    init(connector: String, definition: HTTPListenerDefinition, logger: Logger) {
+        self.connector = connector
+        self.definition = definition
+        self.logger = logger
+    }
+
+    /// Adds the route of a process; throws when another process has it.
+    func add(_ route: Route, _ handler: @escaping Handler) throws {
+        try routes.withLock { routes in
+            guard routes[route] == nil else {
+                throw ProcessError(message: "connector \(connector): \(route.method) \(route.path) is already served by another process", permanent: true)
+            }
+            routes[route] = handler
+        }
+    }
+
+    func remove(_ route: Route) {
+        _ = routes.withLock { $0.removeValue(forKey: route) }
+    }
+
+    var routeNames: [String] {
+        routes.withLock { $0.keys.map { "\($0.method) \($0.path)" }.sorted() }
+    }
+
+    /// Waits until the server is bound and returns its port.
+    func boundPort() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let result: Result<Int, any Error>? = binding.withLock { binding in
+                switch binding {
+                case .bound(let port): return .success(port)
+                case .failed(let message): return .failure(ProcessError(message: message, permanent: true))
+                case .waiting(var waiters):
+                    waiters.append(continuation)
+                    binding = .waiting(waiters)
+                    return nil
+                }
+            }
+            if let result { continuation.resume(with: result) }
+        }
+    }
+
+    private func settle(_ outcome: Binding) {
+        let waiters: [CheckedContinuation<Int, any Error>] = binding.withLock { binding in
+            guard case .waiting(let waiters) = binding else { return [] }
+            binding = outcome
+            return waiters
+        }
+        for waiter in waiters {
+            switch outcome {
+            case .bound(let port): waiter.resume(returning: port)
+            case .failed(let message): waiter.resume(throwing: ProcessError(message: message, permanent: true))
+            case .waiting: break
+            }
+        }
+    }
+
+    func run() async throws {
+        let responder = CallbackResponder<BasicRequestContext> { [self] request, _ in
+            try await self.respond(to: request)
+        }
+        let app = Application(
+            responder: responder,
+            configuration: ApplicationConfiguration(address: .hostname(definition.host, port: definition.port)),
+            onServerRunning: { [self] channel in
+                let port = channel.localAddress?.port ?? definition.port
+                logger.info("http listener started", metadata: ["connector": "\(connector)", "host": "\(definition.host)", "port": "\(port)"])
+                settle(.bound(port))
+            },
+            logger: logger)
+        do {
+            try await app.run()
+            settle(.failed("connector \(connector): the http listener stopped"))
+        } catch {
+            settle(.failed("connector \(connector): the http listener on \(definition.host):\(definition.port) failed: \(error)"))
+            logger.error("http listener failed", metadata: ["connector": "\(connector)", "error": "\(error)"])
+            throw error
+        }
+    }
+
+    private func respond(to request: Request) async throws -> Response {
+        let reply = await answer(request)
+        var headers = HTTPFields()
+        if let contentType = reply.contentType { headers[.contentType] = contentType }
+        return Response(status: HTTPResponse.Status(code: reply.status), headers: headers, body: ResponseBody(byteBuffer: reply.body))
+    }
+
+    private func answer(_ request: Request) async -> HTTPListenReply {
+        if let token = definition.token?.reveal() {
+            guard request.headers[.authorization] == "Bearer \(token)" else { return .text(401, "missing or wrong bearer token") }
+        }
+        let path = request.uri.path
+        let method = request.method.rawValue
+        let (handler, pathKnown) = routes.withLock { routes in
+            (routes[Route(method: method, path: path)], routes.keys.contains { $0.path == path })
+        }
+        guard let handler else { return pathKnown ? .text(405, "method \(method) not allowed on \(path)") : .text(404, "no process listens on \(path)") }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        } catch {
+            return .text(413, "request body larger than \(Self.maxBodyBytes) bytes")
+        }
+        var headers: [(String, String)] = []
+        for field in request.headers where field.name != .authorization { headers.append((field.name.canonicalName, field.value)) }
+        let parameters = request.uri.queryParameters.map { (String($0.key), String($0.value)) }
+        return await handler(HTTPListenRequest(method: method, path: path, query: request.uri.query, queryParameters: parameters,
+                                               headers: headers, body: body))
+    }
+}
