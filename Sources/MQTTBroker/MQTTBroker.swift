@@ -118,3 +118,32 @@ extension MQTTBroker {
         return try await loop.submit { state.value.settings }.get()
     }
 }
+
+/// Counters of a running broker, for `/metrics` and `$SYS`.
+public struct BrokerStatisticsSnapshot: Sendable, Hashable {
+    public var connections: Int
+    public var sessions: Int
+    public var subscriptions: Int
+    public var retained: Int
+    public var messagesReceived: Int
+    public var messagesSent: Int
+    public var messagesDropped: Int
+    public var inflight: Int
+    public var queued: Int
+}
+
+extension MQTTBroker {
+    /// The broker's counters now.
+    public func statistics() async throws -> BrokerStatisticsSnapshot {
+        let state = self.state
+        return try await loop.submit {
+            let s = state.value
+            return BrokerStatisticsSnapshot(
+                connections: s.connections.count, sessions: s.sessions.count, subscriptions: s.tree.count,
+                retained: s.retained.count, messagesReceived: s.statistics.messagesReceived,
+                messagesSent: s.statistics.messagesSent, messagesDropped: s.statistics.messagesDropped,
+                inflight: s.sessions.values.reduce(0) { $0 + $1.inflightCount },
+                queued: s.sessions.values.reduce(0) { $0 + $1.queuedCount })
+        }.get()
+    }
+}

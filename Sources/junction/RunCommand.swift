@@ -21,6 +21,15 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Data folder (tracking logs).")
     var data = ".junction"
 
+    @Option(help: "Admin API address (/health, /ready, /metrics, /api/processes); other than loopback it needs --admin-token.")
+    var adminHost = "127.0.0.1"
+
+    @Option(help: "Admin API port; 0 turns it off.")
+    var adminPort = 8090
+
+    @Option(help: "Bearer token the admin API requires (\"${env:NAME}\" reads it from the environment).")
+    var adminToken: String?
+
     @Option(help: "Log format: text or json.")
     var logFormat: LogFormat = .text
 
@@ -44,7 +53,20 @@ struct RunCommand: AsyncParsableCommand {
             ])
         }
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd, logger: logger)
+        var admin: AdminConfiguration?
+        if adminPort != 0 {
+            var token: Secret?
+            if let adminToken {
+                let reader = DefinitionReader(file: "--admin-token")
+                token = reader.resolveReferences(adminToken, "").map(Secret.init)
+                if !reader.problems.isEmpty { throw ValidationError(DefinitionError(problems: reader.problems).description) }
+            }
+            admin = AdminConfiguration(host: adminHost, port: adminPort, token: token)
+            try admin?.validate()
+        }
+        let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd,
+                            logger: logger, admin: admin)
+        if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
         if let broker = engine.broker {
             logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map { "mqtt://\($0.host):\($0.port)" })"])
         }

@@ -10,6 +10,9 @@ public struct Engine: Sendable {
     public let runners: [ProcessRunner]
     public let tracking: TrackingLog
     public let resources: EngineResources
+    public let metrics: EngineMetrics
+    public let status: ProcessStatusBoard
+    private let admin: AdminServer?
     private let reloader: BrokerReloader?
     private let logger: Logger
 
@@ -17,10 +20,15 @@ public struct Engine: Sendable {
     ///   - dataDirectory: where tracking files go (`<data>/tracking`).
     ///   - baseDirectory: relative file connector and archive directories are resolved here.
     ///   - listeners: replace the broker definition's listeners (tests bind port 0).
+    ///   - admin: where `/health`, `/ready`, `/metrics` and `/api/processes` listen; nil for none.
+    ///     `onAdminBound` gets the port (useful with port 0).
     public init(definitions: Definitions, dataDirectory: URL, baseDirectory: URL, logger: Logger,
-                listeners: [BrokerListener]? = nil) {
+                listeners: [BrokerListener]? = nil, admin: AdminConfiguration? = nil,
+                onAdminBound: @escaping @Sendable (Int) -> Void = { _ in }) {
         self.logger = logger
-        let tracking = TrackingLog(directory: dataDirectory.appendingPathComponent("tracking"), logger: logger)
+        let metrics = EngineMetrics()
+        self.metrics = metrics
+        let tracking = TrackingLog(directory: dataDirectory.appendingPathComponent("tracking"), logger: logger, metrics: metrics)
         self.tracking = tracking
         var broker: MQTTBroker?
         var reloader: BrokerReloader?
@@ -32,6 +40,11 @@ public struct Engine: Sendable {
         }
         self.broker = broker
         self.reloader = reloader
+        let status = ProcessStatusBoard(processes: Array(definitions.processes.keys))
+        self.status = status
+        self.admin = admin.map {
+            AdminServer(configuration: $0, metrics: metrics, status: status, broker: broker, logger: logger, onBound: onAdminBound)
+        }
         let resources = EngineResources(definitions: definitions, logger: logger)
         self.resources = resources
         runners = definitions.processes.keys.sorted().compactMap { name in
@@ -51,8 +64,9 @@ public struct Engine: Sendable {
         if let broker { services.append(.init(service: broker)) }
         if let reloader { services.append(.init(service: reloader.watcher())) }
         for service in resources.services { services.append(.init(service: service)) }
+        if let admin { services.append(.init(service: admin)) }
         for runner in runners {
-            services.append(.init(service: ReportingService(runner: runner, logger: logger),
+            services.append(.init(service: ReportingService(runner: runner, status: status, logger: logger),
                                   successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
         }
         return services
@@ -62,13 +76,18 @@ public struct Engine: Sendable {
 /// Runs a process and reports, instead of propagating, why it could not run.
 struct ReportingService: Service {
     let runner: ProcessRunner
+    let status: ProcessStatusBoard
     let logger: Logger
 
     func run() async throws {
+        let name = runner.context.name
         do {
+            status.set(name, .running)
             try await runner.run()
+            status.set(name, .stopped)
         } catch {
-            logger.error("process failed to start", metadata: ["process.name": "\(runner.context.name)", "error": "\(error)"])
+            status.set(name, .failed("\(error)"))
+            logger.error("process failed to start", metadata: ["process.name": "\(name)", "error": "\(error)"])
         }
     }
 }

@@ -56,9 +56,12 @@ public actor TrackingLog {
         return encoder
     }()
 
-    public init(directory: URL, logger: Logger) {
+    private let metrics: EngineMetrics?
+
+    public init(directory: URL, logger: Logger, metrics: EngineMetrics? = nil) {
         self.directory = directory
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// The file of a UTC day.
@@ -69,6 +72,7 @@ public actor TrackingLog {
     static func dayString(_ date: Date) -> String { String(Timestamp.iso8601(date).prefix(10)) }
 
     public func record(_ event: TrackingEvent) {
+        metrics?.record(event)
         var metadata: Logger.Metadata = [
             "tracking.event": "\(event.event.rawValue)", "message.id": "\(event.document)", "process.name": "\(event.process)",
         ]

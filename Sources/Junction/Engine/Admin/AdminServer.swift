@@ -1,0 +1,92 @@
+import Foundation
+import Hummingbird
+import Logging
+import MQTTBroker
+import NIOCore
+import ServiceLifecycle
+
+/// Where the admin endpoints listen (DESIGN §5): loopback by default; any other address needs
+/// a token.
+public struct AdminConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port.
+    public var port: Int
+    public var token: Secret?
+
+    public init(host: String = "127.0.0.1", port: Int = 8090, token: Secret? = nil) {
+        self.host = host
+        self.port = port
+        self.token = token
+    }
+
+    /// Refuses an admin API reachable from other machines without a token.
+    public func validate() throws {
+        let loopback = host == "127.0.0.1" || host == "::1" || host == "localhost"
+        if !loopback && token == nil {
+            throw ProcessError(message: "the admin API on \(host) needs a token (--admin-token); without one it stays on 127.0.0.1",
+                               permanent: true)
+        }
+    }
+}
+
+/// `/health`, `/ready`, `/metrics` (Prometheus text) and `/api/processes` as a Hummingbird service.
+public struct AdminServer: Service {
+    let configuration: AdminConfiguration
+    let metrics: EngineMetrics
+    let status: ProcessStatusBoard
+    let broker: MQTTBroker?
+    let logger: Logger
+    let onBound: @Sendable (Int) -> Void
+
+    public func run() async throws {
+        try configuration.validate()
+        let router = Router()
+        if let token = configuration.token {
+            router.add(middleware: TokenMiddleware(token: token.reveal()))
+        }
+        router.get("health") { _, _ in "ok\n" }
+        router.get("ready") { [status] _, _ -> Response in
+            let states = status.snapshot.values
+            let ready = !states.contains(.starting)
+            return Response(status: ready ? .ok : .serviceUnavailable, body: .init(byteBuffer: ByteBuffer(string: ready ? "ready\n" : "starting\n")))
+        }
+        router.get("metrics") { [metrics, broker] _, _ -> Response in
+            let text = await metrics.render(broker: broker)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("api/processes") { [status] _, _ -> Response in
+            var lines: [String] = []
+            for (name, state) in status.snapshot.sorted(by: { $0.key < $1.key }) {
+                let text: String
+                switch state {
+                case .starting: text = "starting"
+                case .running: text = "running"
+                case .stopped: text = "stopped"
+                case .failed(let error): text = "failed: \(error)"
+                }
+                lines.append(#"{"name": \#(Self.quoted(name)), "status": \#(Self.quoted(text))}"#)
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: "[" + lines.joined(separator: ", ") + "]\n")))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
+                              onServerRunning: { [onBound] channel in onBound(channel.localAddress?.port ?? 0) }, logger: logger)
+        try await app.runService()
+    }
+
+    static func quoted(_ text: String) -> String {
+        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` on every admin request.
+struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard request.headers[.authorization] == "Bearer \(token)" else { return Response(status: .unauthorized) }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import MQTTBroker
+import Prometheus
+import Synchronization
+
+/// The daemon's Prometheus metrics (swift-prometheus): documents per process and tracking
+/// event, and the broker's counters sampled at scrape time.
+public final class EngineMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    private let counters = Mutex<[String: Counter]>([:])
+
+    public init() {}
+
+    /// Counts one tracking event.
+    func record(_ event: TrackingEvent) {
+        let key = "\(event.process)\u{0}\(event.event.rawValue)"
+        let counter = counters.withLock { counters in
+            if let counter = counters[key] { return counter }
+            let counter = registry.makeCounter(
+                descriptor: MetricNameDescriptor(namespace: "junction", metricName: "documents", unitName: "total",
+                                                 helpText: "Tracking events per process and kind"),
+                labels: [("process", event.process), ("event", event.event.rawValue)])
+            counters[key] = counter
+            return counter
+        }
+        counter.increment()
+    }
+
+    /// The exposition text, with the broker's counters as of now.
+    public func render(broker: MQTTBroker?) async -> String {
+        if let broker, let stats = try? await broker.statistics() {
+            let gauges: [(String, String, Int, String)] = [
+                ("connections", "count", stats.connections, "Open client connections"),
+                ("sessions", "count", stats.sessions, "Sessions, connected or not"),
+                ("subscriptions", "count", stats.subscriptions, "Subscriptions"),
+                ("retained_messages", "count", stats.retained, "Retained messages"),
+                ("messages_received", "total", stats.messagesReceived, "Messages published to the broker"),
+                ("messages_sent", "total", stats.messagesSent, "Messages delivered by the broker"),
+                ("messages_dropped", "total", stats.messagesDropped, "Messages dropped (queue full, too large)"),
+                ("messages_inflight", "count", stats.inflight, "QoS 1/2 messages sent and not acknowledged"),
+                ("messages_queued", "count", stats.queued, "Messages waiting in session queues"),
+            ]
+            for (name, unit, value, help) in gauges {
+                registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "junction", subsystem: "broker", metricName: name,
+                                                                   unitName: unit, helpText: help)).set(Double(value))
+            }
+        }
+        return registry.emitToString()
+    }
+}
+
+/// What each process is doing, for `/api/processes` and `/ready`.
+public final class ProcessStatusBoard: Sendable {
+    public enum State: Sendable, Hashable, Codable {
+        case starting, running, failed(String), stopped
+    }
+
+    private let states = Mutex<[String: State]>([:])
+
+    public init(processes: [String]) {
+        states.withLock { states in for name in processes { states[name] = .starting } }
+    }
+
+    public func set(_ name: String, _ state: State) { states.withLock { $0[name] = state } }
+
+    public var snapshot: [String: State] { states.withLock { $0 } }
+}
