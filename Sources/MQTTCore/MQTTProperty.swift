@@ -200,19 +200,19 @@ public enum MQTTPropertyContext: Sendable, Hashable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .will: "will properties"
-        case .connect: "CONNECT"
-        case .connack: "CONNACK"
-        case .publish: "PUBLISH"
-        case .puback: "PUBACK"
-        case .pubrec: "PUBREC"
-        case .pubrel: "PUBREL"
-        case .pubcomp: "PUBCOMP"
-        case .subscribe: "SUBSCRIBE"
-        case .suback: "SUBACK"
-        case .unsubscribe: "UNSUBSCRIBE"
-        case .unsuback: "UNSUBACK"
-        case .disconnect: "DISCONNECT"
-        case .auth: "AUTH"
+        case .connect: MQTTPacketType.connect.description
+        case .connack: MQTTPacketType.connack.description
+        case .publish: MQTTPacketType.publish.description
+        case .puback: MQTTPacketType.puback.description
+        case .pubrec: MQTTPacketType.pubrec.description
+        case .pubrel: MQTTPacketType.pubrel.description
+        case .pubcomp: MQTTPacketType.pubcomp.description
+        case .subscribe: MQTTPacketType.subscribe.description
+        case .suback: MQTTPacketType.suback.description
+        case .unsubscribe: MQTTPacketType.unsubscribe.description
+        case .unsuback: MQTTPacketType.unsuback.description
+        case .disconnect: MQTTPacketType.disconnect.description
+        case .auth: MQTTPacketType.auth.description
         }
     }
 }
