@@ -1,15 +1,140 @@
+import Foundation
 import Logging
+import MQTTClient
+import MQTTCore
+import NIOCore
 import ServiceLifecycle
+import Synchronization
 
-/// Connections to external MQTT brokers (`mqtt` connectors) through MQTTClient, shared by the
-/// processes that use the same connector. (Not written yet: every mqtt connector is refused.)
+/// Connections to external MQTT brokers (`mqtt` connectors) through MQTTClient. Sends share one
+/// long-lived connection per connector (client id `clientId`, default `junction-<connector>`),
+/// run as a service of the daemon; each Listen opens its own persistent session
+/// (`<that id>-<process>`) in ``ProcessRunner/runExternalMQTT(_:_:)``.
 public final class ExternalMQTTClients: Sendable {
-    public init(definitions: Definitions, logger: Logger) {}
+    /// The send connections, one per mqtt connector some process sends or dead-letters to.
+    let connections: [String: ExternalMQTTConnection]
+    let logger: Logger
 
-    public var services: [any Service] { [] }
+    public init(definitions: Definitions, logger: Logger) {
+        self.logger = logger
+        var names: Set<String> = []
+        for process in definitions.processes.values {
+            Self.collectSends(process.steps, into: &names)
+            if let dead = process.onError.deadLetter { names.insert(dead.connector) }
+        }
+        var connections: [String: ExternalMQTTConnection] = [:]
+        for name in names {
+            guard case .mqtt(let definition)? = definitions.connectors[name]?.kind, Self.problem(definition) == nil else { continue }
+            let configuration = Self.configuration(definition, clientID: Self.baseClientID(name, definition), persistent: false)
+            connections[name] = ExternalMQTTConnection(connector: name, configuration: configuration, logger: logger)
+        }
+        self.connections = connections
+    }
+
+    public var services: [any Service] { connections.keys.sorted().compactMap { connections[$0] } }
 
     /// Throws when a process may not use this connector here.
     public func check(connector: String, _ definition: MQTTConnectorDefinition) throws {
-        throw ProcessError(message: "connector \(connector) (external mqtt) is not supported by this version of the engine yet", permanent: true)
+        if let problem = Self.problem(definition) {
+            throw ProcessError(message: "connector \(connector) (external mqtt): \(problem)", permanent: true)
+        }
+    }
+
+    /// The send connection of `connector`, once it is connected (waits up to `timeout`).
+    func client(for connector: String, timeout: Duration = .seconds(10)) async throws -> MQTTClient {
+        guard let connection = connections[connector] else {
+            throw ProcessError(message: "connector \(connector) has no external MQTT connection", permanent: true)
+        }
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let client = connection.current { return client }
+            guard ContinuousClock.now < deadline else {
+                throw ProcessError(message: "connector \(connector): not connected to \(connection.configuration.servers)", permanent: false)
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// Why the connector cannot be served by this client (only plain TCP for now), or nil.
+    static func problem(_ definition: MQTTConnectorDefinition) -> String? {
+        if definition.urls.isEmpty { return "no url" }
+        for url in definition.urls where MQTTServer(url: url.absoluteString) == nil {
+            return "\(url.absoluteString): only mqtt:// (plain TCP) urls are supported by this version of the engine"
+        }
+        if definition.tls != nil { return "tls is not supported by this version of the engine" }
+        return nil
+    }
+
+    static func baseClientID(_ connector: String, _ definition: MQTTConnectorDefinition) -> String {
+        definition.clientID ?? "junction-\(connector)"
+    }
+
+    /// The client configuration of a connector: failover servers, version, credentials,
+    /// keepalive; `persistent` sessions (a Listen) do not start clean and outlive the connection.
+    static func configuration(_ definition: MQTTConnectorDefinition, clientID: String, persistent: Bool,
+                              receiveMaximum: Int? = nil) -> MQTTClientConfiguration {
+        MQTTClientConfiguration(
+            servers: definition.urls.compactMap { MQTTServer(url: $0.absoluteString) }, version: definition.protocolVersion,
+            clientID: clientID, cleanStart: !persistent, sessionExpiryInterval: persistent ? definition.sessionExpirySeconds : 0,
+            keepAlive: .seconds(Int(definition.keepAliveSeconds)), username: definition.username?.reveal(),
+            password: definition.password.map { ByteBuffer(string: $0.reveal()) },
+            receiveMaximum: receiveMaximum.map { UInt16(clamping: max(1, $0)) })
+    }
+
+    /// Connects a new client, trying again with backoff until it works or the service stops.
+    static func connect(_ configuration: MQTTClientConfiguration, connector: String, logger: Logger) async -> MQTTClient? {
+        var delay = Duration.milliseconds(200)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            let client = MQTTClient(configuration: configuration)
+            do {
+                try await client.connect()
+                logger.info("connected to external broker", metadata: ["connector.name": "\(connector)", "mqtt.client": "\(configuration.clientID)"])
+                return client
+            } catch {
+                await client.disconnect()
+                logger.warning("cannot connect to external broker", metadata: ["connector.name": "\(connector)", "error": "\(error)"])
+                let wait = delay
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
+                delay = min(delay * 2, .seconds(30))
+            }
+        }
+        return nil
+    }
+
+    private static func collectSends(_ steps: [StepDefinition], into names: inout Set<String>) {
+        for step in steps {
+            switch step {
+            case .send(let send): names.insert(send.connector)
+            case .route(let cases, let otherwise):
+                for (_, nested) in cases { collectSends(nested, into: &names) }
+                collectSends(otherwise, into: &names)
+            default: break
+            }
+        }
+    }
+}
+
+/// The shared send connection of one mqtt connector: connects when the daemon starts (and keeps
+/// trying), stays up until graceful shutdown (after the processes drained), then disconnects.
+final class ExternalMQTTConnection: Service, Sendable {
+    let connector: String
+    let configuration: MQTTClientConfiguration
+    let logger: Logger
+    private let client = Mutex<MQTTClient?>(nil)
+
+    init(connector: String, configuration: MQTTClientConfiguration, logger: Logger) {
+        self.connector = connector
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    var current: MQTTClient? { client.withLock { $0 } }
+
+    func run() async throws {
+        guard let connected = await ExternalMQTTClients.connect(configuration, connector: connector, logger: logger) else { return }
+        client.withLock { $0 = connected }
+        try? await gracefulShutdown()
+        client.withLock { $0 = nil }
+        await connected.disconnect()
     }
 }

@@ -1,6 +1,81 @@
+import Foundation
+import MQTTClient
+import MQTTCore
+import ServiceLifecycle
+
 extension ProcessRunner {
-    /// MQTT Listen on an external broker through MQTTClient, acknowledging after completion.
+    /// The client id of this process's Listen session on an external broker.
+    func externalClientID(_ connector: String, _ definition: MQTTConnectorDefinition) -> String {
+        "\(ExternalMQTTClients.baseClientID(connector, definition))-\(context.name)"
+    }
+
+    /// MQTT Listen on an external broker through MQTTClient: a persistent session of its own
+    /// (clean start off, the connector's session expiry, Receive Maximum = maxInFlight), manual
+    /// acknowledgement after the last step finished or the document was dead-lettered. A failed
+    /// document stays unacknowledged and comes again when the session resumes.
     func runExternalMQTT(_ listen: ListenDefinition.MQTTListen, _ definition: MQTTConnectorDefinition) async throws {
-        throw ProcessError(message: "listening on external MQTT brokers is not supported by this version of the engine yet", permanent: true)
+        let maxInFlight = context.definition.maxInFlight
+        let clientID = externalClientID(listen.connector, definition)
+        let configuration = ExternalMQTTClients.configuration(definition, clientID: clientID, persistent: true,
+                                                              receiveMaximum: maxInFlight)
+        guard let client = await ExternalMQTTClients.connect(configuration, connector: listen.connector, logger: context.logger) else {
+            return  // shut down before the broker could be reached
+        }
+        let filter = listen.shared.map { "$share/\($0)/\(listen.topic.filter)" } ?? listen.topic.filter
+        let subscription = MQTTSubscription(topicFilter: filter, qos: listen.qos, noLocal: listen.noLocal,
+                                            retainAsPublished: listen.retainAsPublished, retainHandling: listen.retainHandling)
+        do {
+            try await client.subscribe(to: [subscription], acknowledgement: .manual, unsubscribeOnExit: false) { messages in
+                context.logger.info("process started", metadata: [
+                    "process.name": "\(context.name)", "connector.name": "\(listen.connector)", "mqtt.topic": "\(filter)",
+                ])
+                // The messages reach the workers through a stream that graceful shutdown ends, so
+                // the documents in flight finish (and are acknowledged) before the client closes.
+                let (events, continuation) = AsyncStream.makeStream(of: MQTTMessage.self)
+                let reader = Task {
+                    do {
+                        for try await message in messages { continuation.yield(message) }
+                    } catch {
+                        context.logger.error("external subscription ended", metadata: ["process.name": "\(context.name)", "error": "\(error)"])
+                    }
+                    continuation.finish()
+                }
+                await withGracefulShutdownHandler {
+                    await withTaskGroup(of: Void.self) { group in
+                        var running = 0
+                        for await message in events {
+                            if running >= maxInFlight {
+                                await group.next()
+                                running -= 1
+                            }
+                            running += 1
+                            group.addTask {
+                                var document = Document(
+                                    id: UUID().uuidString.lowercased(), topic: message.topic, payload: message.payload,
+                                    properties: Self.properties(qos: message.qos, retain: message.retain, dup: message.dup, message.properties))
+                                if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: message.qos) {
+                                    return  // stays unacknowledged: redelivered when the session resumes
+                                }
+                                do {
+                                    try await message.ack()
+                                } catch {
+                                    context.logger.warning("acknowledgement failed", metadata: [
+                                        "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(error)",
+                                    ])
+                                }
+                            }
+                        }
+                    }
+                } onGracefulShutdown: {
+                    continuation.finish()
+                }
+                reader.cancel()
+            }
+        } catch {
+            await client.disconnect()
+            throw ProcessError(message: "listen on \(listen.connector) \(filter) failed: \(error)", permanent: false)
+        }
+        await client.disconnect()
+        context.logger.info("process stopped", metadata: ["process.name": "\(context.name)"])
     }
 }
