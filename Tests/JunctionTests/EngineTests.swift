@@ -28,14 +28,21 @@ struct EngineHarness {
         broker = try #require(engine.broker)
     }
 
-    /// Runs the engine's services around `body`, then shuts them down gracefully.
+    /// Runs the engine's services around `body`, then shuts them down gracefully: `body` starts
+    /// once every process has its session on the embedded broker.
     func run(_ body: @Sendable (EngineHarness) async throws -> Void) async throws {
+        try await run(until: { try await processSessionsReady() }, body)
+    }
+
+    /// Runs the engine's services around `body` once `ready` holds (processes whose Listen is
+    /// not on the embedded broker have no session there to wait for), then shuts them down.
+    func run(until ready: @escaping @Sendable () async throws -> Bool, _ body: @Sendable (EngineHarness) async throws -> Void) async throws {
         let group = ServiceGroup(configuration: .init(services: engine.services, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { try? FileManager.default.removeItem(at: root) }
             do {
-                try await waitUntil("processes subscribed") { try await processSessionsReady() }
+                try await waitUntil("processes ready") { try await ready() }
                 try await body(self)
             } catch {
                 await group.triggerGracefulShutdown()

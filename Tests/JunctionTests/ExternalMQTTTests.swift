@@ -7,27 +7,6 @@ import NIOCore
 import ServiceLifecycle
 import Testing
 
-extension EngineHarness {
-    /// Runs the engine's services around `body` once `ready` holds (processes whose Listen is
-    /// not on the embedded broker have no session there to wait for), then shuts them down.
-    func run(until ready: @escaping @Sendable () async throws -> Bool, _ body: @Sendable (EngineHarness) async throws -> Void) async throws {
-        let group = ServiceGroup(configuration: .init(services: engine.services, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            defer { try? FileManager.default.removeItem(at: root) }
-            do {
-                try await waitUntil("processes ready") { try await ready() }
-                try await body(self)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
-        }
-    }
-}
-
 /// A second in-process broker on a free loopback port, standing in for an external one.
 func withExternalBroker<T>(_ body: (MQTTBroker, Int) async throws -> T) async throws -> T {
     let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)],

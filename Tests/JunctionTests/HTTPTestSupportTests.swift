@@ -90,20 +90,8 @@ extension EngineHarness {
     /// Like `run`, for engines whose processes listen on HTTP: waits until every listener is
     /// bound and `routes` are served instead of waiting for broker sessions.
     func runHTTP(connector: String, routes: [String], _ body: @Sendable (EngineHarness, Int) async throws -> Void) async throws {
-        let group = ServiceGroup(configuration: .init(services: engine.services, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
-        try await withThrowingTaskGroup(of: Void.self) { tasks in
-            tasks.addTask { try await group.run() }
-            defer { try? FileManager.default.removeItem(at: root) }
-            do {
-                let port = try await engine.resources.http.boundPort(of: connector)
-                try await waitUntil("routes served") { Set(routes).isSubset(of: engine.resources.http.routes(of: connector)) }
-                try await body(self, port)
-            } catch {
-                await group.triggerGracefulShutdown()
-                throw error
-            }
-            await group.triggerGracefulShutdown()
-            try await tasks.waitForAll()
+        try await run(until: { Set(routes).isSubset(of: engine.resources.http.routes(of: connector)) }) { harness in
+            try await body(harness, try await harness.engine.resources.http.boundPort(of: connector))
         }
     }
 }
