@@ -68,6 +68,14 @@ final class ExternalProcess: @unchecked Sendable {
             }
         }
         process.terminationHandler = { [weak self] _ in self?.update { $0.exited = true } }
+        // The child inherits this thread's signal mask, and the test runner's threads block
+        // SIGTERM and SIGALRM: started like that, mosquitto_sub ignores both its own -W timeout
+        // and our terminate(), and outlives a failed test. Start it with nothing blocked.
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
     }
 
