@@ -41,29 +41,19 @@ extension ProcessRunner {
                     continuation.finish()
                 }
                 await withGracefulShutdownHandler {
-                    await withTaskGroup(of: Void.self) { group in
-                        var running = 0
-                        for await message in events {
-                            if running >= maxInFlight {
-                                await group.next()
-                                running -= 1
-                            }
-                            running += 1
-                            group.addTask {
-                                var document = Document(
-                                    id: UUID().uuidString.lowercased(), topic: message.topic, payload: message.payload,
-                                    properties: Self.properties(qos: message.qos, retain: message.retain, dup: message.dup, message.properties))
-                                if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: message.qos) {
-                                    return  // stays unacknowledged: redelivered when the session resumes
-                                }
-                                do {
-                                    try await message.ack()
-                                } catch {
-                                    context.logger.warning("acknowledgement failed", metadata: [
-                                        "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(error)",
-                                    ])
-                                }
-                            }
+                    await Self.forEach(events, atMost: maxInFlight) { message in
+                        var document = Document(
+                            id: UUID().uuidString.lowercased(), topic: message.topic, payload: message.payload,
+                            properties: Self.properties(qos: message.qos, retain: message.retain, dup: message.dup, message.properties))
+                        if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: message.qos) {
+                            return  // stays unacknowledged: redelivered when the session resumes
+                        }
+                        do {
+                            try await message.ack()
+                        } catch {
+                            context.logger.warning("acknowledgement failed", metadata: [
+                                "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(error)",
+                            ])
                         }
                     }
                 } onGracefulShutdown: {

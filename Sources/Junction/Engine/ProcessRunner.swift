@@ -45,29 +45,37 @@ public struct ProcessRunner: Service {
             cleanStart: false, sessionExpiry: .max, receiveMaximum: maxInFlight)
         context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)"])
         await withGracefulShutdownHandler {
-            await withTaskGroup(of: Void.self) { group in
-                var running = 0
-                for await delivery in subscription {
-                    if running >= maxInFlight {
-                        await group.next()
-                        running -= 1
-                    }
-                    running += 1
-                    group.addTask {
-                        var document = Document(id: UUID().uuidString.lowercased(), topic: delivery.topic, payload: delivery.payload,
-                                                properties: Self.properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup,
-                                                                            delivery.properties))
-                        if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: delivery.qos) {
-                            return  // stays unacknowledged: redelivered when the session resumes
-                        }
-                        await delivery.ack()
-                    }
+            await Self.forEach(subscription, atMost: maxInFlight) { delivery in
+                var document = Document(id: UUID().uuidString.lowercased(), topic: delivery.topic, payload: delivery.payload,
+                                        properties: Self.properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup,
+                                                                    delivery.properties))
+                if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: delivery.qos) {
+                    return  // stays unacknowledged: redelivered when the session resumes
                 }
+                await delivery.ack()
             }
         } onGracefulShutdown: {
             Task { await subscription.close() }
         }
         context.logger.info("process stopped", metadata: ["process.name": "\(context.name)"])
+    }
+
+    /// Runs `handle` for every element of `elements`, at most `limit` at a time (the process's
+    /// `maxInFlight`); returns when the sequence ended and every handler finished.
+    static func forEach<Elements: AsyncSequence>(_ elements: Elements, atMost limit: Int,
+                                                 _ handle: @escaping @Sendable (Elements.Element) async -> Void) async
+        where Elements.Failure == Never, Elements.Element: Sendable {
+        await withTaskGroup(of: Void.self) { group in
+            var running = 0
+            for await element in elements {
+                if running >= limit {
+                    await group.next()
+                    running -= 1
+                }
+                running += 1
+                group.addTask { await handle(element) }
+            }
+        }
     }
 
     /// Document properties from an MQTT message: qos, retain, dup, content type, user properties.
