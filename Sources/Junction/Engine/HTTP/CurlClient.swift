@@ -43,12 +43,10 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
 /// in a pool after use, and each keeps its connections alive, so the next request to the same
 /// host reuses a connection.
 public final class CurlClient: Sendable {
-    /// Blocking transfers run here: shared by every client of the process.
-    static let threads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 8)
-        pool.start()
-        return pool
-    }()
+    /// Blocking transfers run on NIO's process-wide thread pool. A private pool that is never
+    /// shut down kept its threads alive at process exit and could leave the test runner hanging
+    /// after its last test.
+    static var threads: NIOThreadPool { NIOThreadPool.singleton }
 
     static let globalInit: Bool = curl_global_init(3) == CURLE_OK  // CURL_GLOBAL_ALL
 
