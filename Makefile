@@ -12,7 +12,7 @@ TEST_DEBS    := mosquitto mosquitto-clients
 FUZZ_SECONDS ?= 120
 RUN_ARGS     ?=
 
-.PHONY: all deps test-deps build run test fuzz bench-codec bench-broker conformance clean
+.PHONY: all deps test-deps build run test fuzz bench-codec bench-broker bench-engine conformance clean
 
 all: build
 
@@ -70,6 +70,14 @@ bench-broker: deps
 	$(call apt_install,mosquitto)
 	$(SWIFT) build -c release --product junction
 	bash Benchmarks/bench-broker.sh
+
+# The engine against its baselines in one run (release build): MQTT → MQTT through a process vs
+# the broker alone, MQTT → HTTP vs a plain libcurl loop against nginx, latency at 1,000 msg/s.
+# The orchestration is Benchmarks/bench-engine.sh (BENCH_SECONDS, BENCH_MESSAGES).
+bench-engine: deps
+	$(call apt_install,nginx curl)
+	$(SWIFT) build -c release --product junction
+	bash Benchmarks/bench-engine.sh
 
 # The Eclipse Paho interoperability suites against `junction broker` (needs PAHO_TESTING_DIR, see README).
 conformance: build

@@ -78,6 +78,7 @@ let package = Package(
             dependencies: [
                 "Junction", "MQTTBroker", "MQTTClient", "MQTTCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

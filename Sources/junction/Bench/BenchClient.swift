@@ -75,8 +75,8 @@ final class BenchClient: ChannelInboundHandler {
     private var refillThreshold: Int { max(1, min(config.batch, window / 4)) }
 
     // Subscriber state.
-    /// Per publisher index: the sequences seen.
-    private var seen: [SeenSet] = []
+    /// The sequences seen from each publisher.
+    private var seen = DeliveryTally()
     /// Inbound QoS 2 packet ids whose PUBREL has not come yet.
     private var awaitingRelease: Set<UInt16> = []
 
@@ -313,23 +313,7 @@ final class BenchClient: ChannelInboundHandler {
             // A PUBLISH sent again before our PUBREL was answered is the same message.
             guard awaitingRelease.insert(id).inserted else { return }
         }
-        let now = benchNanos()
-        if home.counters.firstReceiveNanos == .max { home.counters.firstReceiveNanos = now }
-        home.counters.lastReceiveNanos = now
-        guard let stamp = BenchStamp.read(publish.payload), stamp.publisher < 1 << 20 else {
-            home.counters.received += 1
-            return
-        }
-        let publisher = Int(stamp.publisher)
-        if publisher >= seen.count { seen.append(contentsOf: repeatElement(SeenSet(), count: publisher + 1 - seen.count)) }
-        var reordered = false
-        guard seen[publisher].insert(stamp.sequence, reordered: &reordered) else {
-            home.counters.duplicates += 1
-            return
-        }
-        home.counters.received += 1
-        if reordered { home.counters.outOfOrder += 1 }
-        home.latency.record(now > stamp.nanos ? now - stamp.nanos : 0)
+        home.recordDelivery(publish.payload, into: &seen)
     }
 
     // MARK: Writing

@@ -110,6 +110,10 @@ struct BenchCommand: AsyncParsableCommand {
         var subscribers = 1
         @Option(name: [.customShort("f"), .customLong("filter")], help: "Subscribers' topic filter (%i is the subscriber's index).")
         var filter = "bench/#"
+        @Option(help: "Also receive over HTTP: a server on this port of --host counts each request body as a delivery (for MQTT → HTTP processes).")
+        var httpSink: Int?
+        @Option(help: "Deliveries expected per published message (default: from the topic and filters, +1 with --http-sink); for a process between publisher and receivers.")
+        var fanOut: Int?
         @OptionGroup var publish: BenchPublishOptions
 
         func validate() throws { _ = try makePlan() }
@@ -117,13 +121,19 @@ struct BenchCommand: AsyncParsableCommand {
 
         private func makePlan() throws -> BenchPlan {
             var plan = try connection.plan(.scenario)
-            guard publishers >= 1, subscribers >= 1 else { throw ValidationError("--pubs and --subs must be at least 1") }
+            guard publishers >= 1, subscribers >= (httpSink == nil ? 1 : 0) else {
+                throw ValidationError("--pubs must be at least 1, and --subs too unless --http-sink receives")
+            }
+            if let httpSink, !(1...65_535).contains(httpSink) { throw ValidationError("--http-sink must be a port, 1–65535") }
+            if let fanOut, fanOut < 0 { throw ValidationError("--fan-out must be 0 or more") }
             guard MQTTTopicFilter(filter.replacingOccurrences(of: "%i", with: "0")) != nil else {
                 throw ValidationError("-f \(filter) is not a valid topic filter")
             }
             plan.publishers = publishers
             plan.subscribers = subscribers
             plan.filter = filter
+            plan.httpSinkPort = httpSink
+            plan.fanOut = fanOut
             try publish.apply(to: &plan)
             guard plan.payloadSize >= BenchStamp.size else {
                 throw ValidationError("--size must be at least \(BenchStamp.size): the payload carries publisher, sequence and send time")

@@ -57,6 +57,37 @@ final class BenchLoop {
         for client in clients { client.disconnect() }
     }
 
+    /// Counts one delivered payload for a receiver whose sequences are in `seen`: received,
+    /// duplicate or out of order, and its latency from the stamp.
+    func recordDelivery(_ payload: ByteBuffer, into seen: inout DeliveryTally) {
+        let now = benchNanos()
+        if counters.firstReceiveNanos == .max { counters.firstReceiveNanos = now }
+        counters.lastReceiveNanos = now
+        guard let stamp = BenchStamp.read(payload), stamp.publisher < 1 << 20 else {
+            counters.received += 1
+            return
+        }
+        var reordered = false
+        guard seen.insert(publisher: Int(stamp.publisher), sequence: stamp.sequence, reordered: &reordered) else {
+            counters.duplicates += 1
+            return
+        }
+        counters.received += 1
+        if reordered { counters.outOfOrder += 1 }
+        latency.record(now > stamp.nanos ? now - stamp.nanos : 0)
+    }
+
+    /// The HTTP sink's sequences: all its connections are one receiver.
+    private var sinkSeen = DeliveryTally()
+
+    /// Counts one request body that reached the HTTP sink.
+    func recordSinkDelivery(_ body: ByteBuffer) {
+        var seen = sinkSeen
+        sinkSeen = DeliveryTally()
+        recordDelivery(body, into: &seen)
+        sinkSeen = seen
+    }
+
     func recordDisconnectReason(_ reason: String) {
         if disconnectReasons.count < 5 { disconnectReasons.append(reason) }
     }

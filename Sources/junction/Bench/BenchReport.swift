@@ -116,6 +116,17 @@ struct LatencyHistogram: Sendable {
     }
 }
 
+/// What one receiver (a subscriber, or the HTTP sink) has seen: a ``SeenSet`` per publisher.
+struct DeliveryTally {
+    private var sets: [SeenSet] = []
+
+    /// False when `sequence` of `publisher` was seen before (a duplicate).
+    mutating func insert(publisher: Int, sequence: UInt64, reordered: inout Bool) -> Bool {
+        if publisher >= sets.count { sets.append(contentsOf: repeatElement(SeenSet(), count: publisher + 1 - sets.count)) }
+        return sets[publisher].insert(sequence, reordered: &reordered)
+    }
+}
+
 /// Sequence numbers seen from one publisher by one subscriber: a growable bit set.
 struct SeenSet {
     private var words: [UInt64] = []
@@ -258,6 +269,8 @@ struct BenchSummary: Codable, Sendable {
     var qos: Int?
     var publishers: Int
     var subscribers: Int
+    /// The HTTP sink's address when the run had one (it receives as one more subscriber).
+    var httpSink: String?
     var connections: Int
     var connectFailures: Int
     var connectSeconds: Double
@@ -298,14 +311,14 @@ struct BenchSummary: Codable, Sendable {
         let size = payloadBytes.map { ", \($0) B" } ?? ""
         let rate = ratePerPublisher.map { ", \(benchCount($0)) msg/s per publisher" } ?? (publishers > 0 ? ", unlimited rate" : "")
         lines.append("junction bench \(mode) → \(broker), MQTT \(protocolVersion)\(qosText)\(size)\(rate)")
-        let kinds = mode == "conn" ? "idle" : "\(publishers) pub, \(subscribers) sub"
+        let kinds = mode == "conn" ? "idle" : "\(publishers) pub, \(subscribers) sub" + (httpSink.map { ", HTTP sink \($0)" } ?? "")
         lines.append("  connections  \(benchCount(connections)) (\(kinds)) in \(benchSeconds(connectSeconds))"
                      + (connectFailures > 0 ? ", \(connectFailures) FAILED" : ""))
         if publishers > 0 {
             lines.append("  sent         \(benchCount(sent)) in \(benchSeconds(publishSeconds ?? 0)) = \(benchCount(publishRate ?? 0)) msg/s"
                          + (qos ?? 0 > 0 ? ", acknowledged \(benchCount(acknowledged))" : ""))
         }
-        if subscribers > 0 {
+        if subscribers > 0 || httpSink != nil {
             lines.append("  received     \(benchCount(received)) = \(benchCount(deliveredRate ?? 0)) msg/s delivered"
                          + (expected.map { ", expected \(benchCount($0))" } ?? ""))
             lines.append("  lost \(lost.map(benchCount) ?? "-"), duplicates \(benchCount(duplicates)), out of order \(benchCount(outOfOrder))")

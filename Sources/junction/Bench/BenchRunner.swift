@@ -37,6 +37,14 @@ struct BenchPlan: Sendable {
     var drainSeconds: Double = 10
     var brokerPID: Int32?
     var progress = true
+    /// Port of the HTTP sink on the generator's host (`scenario --http-sink`): request bodies count as deliveries.
+    var httpSinkPort: Int?
+    /// Deliveries expected per published message, when a process between publisher and
+    /// receivers makes the topic matching say nothing (`--fan-out`).
+    var fanOut: Int?
+
+    /// Whether anything receives: subscribers or the HTTP sink.
+    var receives: Bool { subscribers > 0 || httpSinkPort != nil }
 
     static func fill(_ template: String, _ index: Int) -> String {
         template.replacingOccurrences(of: "%i", with: String(index))
@@ -83,13 +91,15 @@ struct BenchRunner {
             for task in tasks { task.cancel() }
         }
 
-        // Subscribers first, so that nothing published is missed; then publishers and idle ones.
+        // The HTTP sink and subscribers first, so that nothing published is missed; then publishers and idle ones.
+        let sink = try await plan.httpSinkPort.asyncMap { try await BenchHTTPSink.start(host: plan.host, port: $0, home: homes[0]) }
+        defer { sink?.close(promise: nil) }
         let filters = (0..<plan.subscribers).map { BenchPlan.fill(plan.filter, $0) }
         var configs = filters.enumerated().map { config(.subscriber, $0.offset, topic: $0.element) }
         channels += await connect(configs, homes: homes, tally: tally, offset: 0)
         let publisherConfigs = (0..<plan.publishers).map { index in
             var publisher = config(.publisher, index, topic: BenchPlan.fill(plan.topic, index))
-            publisher.fanOut = Self.fanOut(of: publisher.topic, filters: filters)
+            publisher.fanOut = plan.fanOut ?? (Self.fanOut(of: publisher.topic, filters: filters) + (plan.httpSinkPort == nil ? 0 : 1))
             return publisher
         }
         channels += await connect(publisherConfigs, homes: homes, tally: tally, offset: configs.count)
@@ -299,7 +309,7 @@ struct BenchRunner {
             if failures > 0 { line += " (\(benchCount(failures)) failed)" }
             if plan.publishers > 0 { line += "  sent \(benchCount(c.sent)) (+\(benchCount(c.sent - previous.counters.sent))/s)" }
             if plan.publishers > 0 && plan.qos != .atMostOnce { line += " inflight \(c.inflight)" }
-            if plan.subscribers > 0 {
+            if plan.receives {
                 line += "  recv \(benchCount(c.received)) (+\(benchCount(c.received - previous.counters.received))/s)"
                 let window = snapshot.latency.since(previous.latency)
                 if window.total > 0, let summary = window.summary {
@@ -321,17 +331,17 @@ struct BenchRunner {
         let publishing = plan.publishers > 0
         let publishSeconds = c.sent > 0 ? max(Double(c.lastSendNanos - c.firstSendNanos) / 1e9, 0.001) : 0
         var deliveredRate: Double?
-        if plan.subscribers > 0 {
+        if plan.receives {
             // From the first send (the first receipt when the publishers are elsewhere) to the last receipt.
             let from = publishing ? c.firstSendNanos : c.firstReceiveNanos
             deliveredRate = c.received > 0 && from != .max && c.lastReceiveNanos > from
                 ? Double(c.received) / (Double(c.lastReceiveNanos - from) / 1e9) : 0
         }
-        let expected = publishing && plan.subscribers > 0 ? c.expected : nil
+        let expected = publishing && plan.receives ? c.expected : nil
         var brokerUsage: BrokerUsage?
         if let pid = plan.brokerPID, let before = usage.before, let end = usage.end {
             let cpu = usage.start.map { end.cpuSeconds - $0.cpuSeconds }
-            let messages = plan.subscribers > 0 ? c.received : c.sent
+            let messages = plan.receives ? c.received : c.sent
             brokerUsage = BrokerUsage(
                 pid: pid, cpuSeconds: cpu.map { ($0 * 1000).rounded() / 1000 },
                 cpuSecondsPerMillionMessages: cpu.flatMap { messages > 0 ? ($0 / (Double(messages) / 1e6) * 1000).rounded() / 1000 : nil },
@@ -342,6 +352,7 @@ struct BenchRunner {
         return BenchSummary(
             mode: plan.mode.rawValue, broker: "\(plan.host):\(plan.port)", protocolVersion: plan.version.description,
             qos: plan.mode == .conn ? nil : Int(plan.qos.rawValue), publishers: plan.publishers, subscribers: plan.subscribers,
+            httpSink: plan.httpSinkPort.map { "http://\(plan.host):\($0)" },
             connections: c.connected, connectFailures: c.connectFailures, connectSeconds: (connectSeconds * 1000).rounded() / 1000,
             payloadBytes: publishing ? plan.payloadSize : nil, ratePerPublisher: publishing && plan.rate > 0 ? plan.rate : nil,
             publishSeconds: publishing ? (publishSeconds * 1000).rounded() / 1000 : nil, elapsedSeconds: (elapsed * 1000).rounded() / 1000,
@@ -350,5 +361,12 @@ struct BenchRunner {
             unexpectedDisconnects: c.unexpectedDisconnects, disconnectReasons: snapshot.disconnectReasons,
             publishRate: publishing ? (Double(c.sent) / publishSeconds).rounded() : nil, deliveredRate: deliveredRate?.rounded(),
             latency: snapshot.latency.summary, brokerUsage: brokerUsage, loadGeneratorCPUSeconds: (ownCPU * 1000).rounded() / 1000)
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let self else { return nil }
+        return try await transform(self)
     }
 }
