@@ -1,0 +1,66 @@
+import Foundation
+import Junction
+import Logging
+import Testing
+
+@Suite("Tracking log: the JSON lines written by hand read back as the events", .timeLimit(.minutes(1)))
+struct TrackingLogTests {
+    private func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tracking-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Millisecond times, as the lines carry them.
+    private func millis(_ seconds: Double) -> Date { Date(timeIntervalSince1970: (seconds * 1000).rounded() / 1000) }
+
+    @Test("every field, escapes and Unicode round-trip through the file and TrackReport's decoder")
+    func roundTrip() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
+        let time = millis(1_780_000_000.123)
+        let events = [
+            TrackingEvent(time: time, event: .received, document: "d1", process: "orders", topic: "orders/new", qos: 1, bytes: 42,
+                          durationMs: 0, fields: ["order": "A-1", "note": "quote \" backslash \\ slash / tab \t nl \n nul \u{0} é ✓"]),
+            TrackingEvent(time: time, event: .deadLettered, document: "d1", process: "orders", step: 2, connector: "ops-api",
+                          durationMs: 12.345, error: "HTTP 503: \"busy\"\r\n"),
+            TrackingEvent(time: time, event: .completed, document: "d2", process: "p/with/slashes"),
+        ]
+        for event in events { await log.record(event) }
+        let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
+        #expect(lines.count == 3)
+        let decoder = TrackReport.makeDecoder()
+        var decoded = try lines.map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
+        // Times go through millisecond text: equal to the millisecond, not to the last bit of a Double.
+        for index in decoded.indices {
+            #expect(abs(decoded[index].time.timeIntervalSince(events[index].time)) < 0.0005)
+            decoded[index].time = events[index].time
+        }
+        #expect(decoded == events)
+        #expect(lines[2] == #"{"document":"d2","event":"completed","process":"p/with/slashes","time":"2026-05-28T20:26:40.123Z"}"#)
+    }
+
+    @Test("concurrent recorders: every line whole, none lost")
+    func concurrentWriters() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
+        let time = millis(1_780_000_000)
+        await withTaskGroup(of: Void.self) { group in
+            for task in 0..<8 {
+                group.addTask {
+                    for index in 0..<250 {
+                        await log.record(TrackingEvent(time: time, event: .step, document: "t\(task)-\(index)", process: "p",
+                                                       fields: ["payload": String(repeating: "x", count: index)]))
+                    }
+                }
+            }
+        }
+        let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
+        let decoder = TrackReport.makeDecoder()
+        let documents = try Set(lines.map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)).document })
+        #expect(lines.count == 2000)
+        #expect(documents.count == 2000)
+    }
+}
