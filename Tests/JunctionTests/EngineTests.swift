@@ -64,6 +64,7 @@ struct EngineHarness {
 
     /// Every tracking event written so far.
     func trackingEvents() throws -> [TrackingEvent] {
+        engine.tracking.flush()
         let dir = root.appendingPathComponent(".junction/tracking")
         let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
         let decoder = JSONDecoder()

@@ -28,6 +28,7 @@ struct TrackingLogTests {
             TrackingEvent(time: time, event: .completed, document: "d2", process: "p/with/slashes"),
         ]
         for event in events { await log.record(event) }
+        log.flush()
         let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
         let decoder = TrackReport.makeDecoder()
@@ -39,6 +40,18 @@ struct TrackingLogTests {
         }
         #expect(decoded == events)
         #expect(lines[2] == #"{"document":"d2","event":"completed","process":"p/with/slashes","time":"2026-05-28T20:26:40.123Z"}"#)
+    }
+
+    @Test("a recorded line reaches the file by itself within the flush delay")
+    func flushesByItself() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
+        let time = millis(1_780_000_000)
+        await log.record(TrackingEvent(time: time, event: .received, document: "alone", process: "p"))
+        try await waitUntil("the line is in the file") {
+            (try? String(contentsOf: log.file(for: time), encoding: .utf8))?.contains("\"alone\"") == true
+        }
     }
 
     @Test("concurrent recorders: every line whole, none lost")
@@ -57,6 +70,7 @@ struct TrackingLogTests {
                 }
             }
         }
+        log.flush()
         let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
         let decoder = TrackReport.makeDecoder()
         let documents = try Set(lines.map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)).document })

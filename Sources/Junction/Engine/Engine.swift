@@ -64,6 +64,7 @@ public struct Engine: Sendable {
         if let broker { services.append(.init(service: broker)) }
         if let reloader { services.append(.init(service: reloader.watcher())) }
         for service in resources.services { services.append(.init(service: service)) }
+        services.append(.init(service: tracking))
         if let admin { services.append(.init(service: admin)) }
         for runner in runners {
             services.append(.init(service: ReportingService(runner: runner, status: status, logger: logger),

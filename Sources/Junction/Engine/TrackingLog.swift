@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ServiceLifecycle
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -46,19 +47,32 @@ public struct TrackingEvent: Sendable, Codable, Hashable {
 /// Writes tracking events as JSON lines to `<data>/tracking/YYYY-MM-DD.jsonl` (UTC day) and as
 /// structured log lines (debug level).
 ///
-/// The engine's steps record from many tasks at once, so this is a lock, not an actor: the first
-/// caller that finds no write in progress writes its line and then whatever others queued
-/// meanwhile, in one `write` per batch; the others return at once. Every line is in the file
-/// when `record` returns, or in the batch that the writing caller is about to write.
-public final class TrackingLog: Sendable {
+/// The engine's steps record from many tasks at once, so this is a pair of locks, not an actor.
+/// Lines wait in memory for at most ``flushDelay`` (or until ``flushBytes`` are pending) and are
+/// then written with one `write`: a `write` per event was a fifth of the engine's CPU per
+/// document. A crash can lose the lines of the last ``flushDelay``; `flush()` writes them now,
+/// and the daemon flushes at shutdown (this is a `Service` for that).
+public final class TrackingLog: Service, Sendable {
     public let directory: URL
     private let logger: Logger
     private let metrics: EngineMetrics?
-    private let state = Mutex(State())
+    private let state = Mutex(Pending())
+    private let writer = Mutex(Writer())
 
-    private struct State: ~Copyable {
-        var pending: [UInt8] = []
-        var writing = false
+    /// The longest a recorded line waits before it is written.
+    public static let flushDelay: Duration = .milliseconds(10)
+    /// Pending bytes that are written at once, without waiting for the delay.
+    public static let flushBytes = 64 * 1024
+
+    private struct Pending: ~Copyable {
+        /// Lines of an earlier day, queued before the day changed.
+        var sealed: [(day: String, bytes: [UInt8])] = []
+        var bytes: [UInt8] = []
+        var day = ""
+        var flushScheduled = false
+    }
+
+    private struct Writer: ~Copyable {
         var day = ""
         var descriptor: Int32 = -1
         deinit { if descriptor >= 0 { _ = Glibc.close(descriptor) } }
@@ -69,6 +83,8 @@ public final class TrackingLog: Sendable {
         self.logger = logger
         self.metrics = metrics
     }
+
+    deinit { flush() }
 
     /// The file of a UTC day.
     public func file(for date: Date) -> URL {
@@ -92,44 +108,62 @@ public final class TrackingLog: Sendable {
         let time = Timestamp.iso8601(event.time)
         var line = TrackingLine.encode(event, time: time)
         line.append(0x0A)
-        write(line, day: String(time.prefix(10)), document: event.document)
+        append(line, day: String(time.prefix(10)))
     }
 
-    /// Queues `line`; writes the queue unless another caller is writing it.
-    private func write(_ line: [UInt8], day: String, document: String) {
-        let batch: (bytes: [UInt8], descriptor: Int32)? = state.withLock { state in
-            // Lines queued behind a write go to the file open then (at midnight: the day before).
-            state.pending += line
-            if state.writing { return nil }
-            state.writing = true
-            if state.day != day || state.descriptor < 0 {
-                if state.descriptor >= 0 { _ = Glibc.close(state.descriptor) }
-                state.descriptor = openDay(day)
-                state.day = day
+    /// Queues `line`; writes the queue when it is large, else makes sure a flush is scheduled.
+    private func append(_ line: [UInt8], day: String) {
+        let (now, schedule) = state.withLock { pending -> (Bool, Bool) in
+            if !pending.bytes.isEmpty && pending.day != day {
+                pending.sealed.append((pending.day, pending.bytes))
+                pending.bytes = []
             }
-            let bytes = state.pending
-            state.pending = []
-            return (bytes, state.descriptor)
+            pending.day = day
+            pending.bytes += line
+            if pending.bytes.count >= Self.flushBytes { return (true, false) }
+            if pending.flushScheduled { return (false, false) }
+            pending.flushScheduled = true
+            return (false, true)
         }
-        guard var batch else { return }
-        while true {
-            if !Self.writeAll(batch.bytes, to: batch.descriptor) {
-                logger.error("cannot write tracking events", metadata: [
-                    "error": "\(String(cString: strerror(errno)))", "message.id": "\(document)", "file": "\(directory.path)/\(day).jsonl",
-                ])
+        if now { flush() }
+        if schedule {
+            Task {
+                try? await Task.sleep(for: Self.flushDelay)
+                self.state.withLock { $0.flushScheduled = false }
+                self.flush()
             }
-            let next: (bytes: [UInt8], descriptor: Int32)? = state.withLock { state in
-                guard !state.pending.isEmpty else {
-                    state.writing = false
-                    return nil
+        }
+    }
+
+    /// Writes every line recorded so far; when it returns they are in the file.
+    public func flush() {
+        writer.withLock { writer in
+            let batches = state.withLock { pending -> [(day: String, bytes: [UInt8])] in
+                var batches = pending.sealed
+                pending.sealed = []
+                if !pending.bytes.isEmpty { batches.append((pending.day, pending.bytes)) }
+                pending.bytes = []
+                return batches
+            }
+            for batch in batches {
+                if writer.day != batch.day || writer.descriptor < 0 {
+                    if writer.descriptor >= 0 { _ = Glibc.close(writer.descriptor) }
+                    writer.descriptor = openDay(batch.day)
+                    writer.day = batch.day
                 }
-                let bytes = state.pending
-                state.pending = []
-                return (bytes, state.descriptor)
+                if !Self.writeAll(batch.bytes, to: writer.descriptor) {
+                    logger.error("cannot write tracking events", metadata: [
+                        "error": "\(String(cString: strerror(errno)))", "file": "\(directory.path)/\(batch.day).jsonl",
+                    ])
+                }
             }
-            guard let next else { return }
-            batch = next
         }
+    }
+
+    /// As a `Service`: waits for graceful shutdown, then writes what is pending.
+    public func run() async throws {
+        try? await gracefulShutdown()
+        flush()
     }
 
     /// Opens (creating) the file of `day` for appending; -1 when it cannot be opened.
@@ -155,13 +189,13 @@ public final class TrackingLog: Sendable {
         }
     }
 
-    /// Closes the current file (the next event opens it again).
+    /// Writes what is pending and closes the current file (the next write opens it again).
     public func close() async {
-        state.withLock { state in
-            guard !state.writing, state.descriptor >= 0 else { return }
-            _ = Glibc.close(state.descriptor)
-            state.descriptor = -1
-            state.day = ""
+        flush()
+        writer.withLock { writer in
+            if writer.descriptor >= 0 { _ = Glibc.close(writer.descriptor) }
+            writer.descriptor = -1
+            writer.day = ""
         }
     }
 }
