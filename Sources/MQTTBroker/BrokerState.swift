@@ -44,6 +44,22 @@ final class BrokerState {
         pendingFlush.append(connection)
     }
 
+    /// Whether a ``flushSoon()`` flush is queued on the loop.
+    private var flushQueued = false
+
+    /// Flushes after the tasks already queued on the loop: in-process publishes and acks arrive
+    /// as one loop task each, and a flush per task was a socket write per message; this gives
+    /// them what network reads get, one flush per batch.
+    func flushSoon() {
+        guard !flushQueued, !pendingFlush.isEmpty else { return }
+        flushQueued = true
+        let this = NIOLoopBound(self, eventLoop: loop)
+        loop.execute {
+            this.value.flushQueued = false
+            this.value.flushPending()
+        }
+    }
+
     /// Flushes every connection written to since the last call.
     func flushPending() {
         guard !pendingFlush.isEmpty else { return }

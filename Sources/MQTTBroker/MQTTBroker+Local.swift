@@ -14,7 +14,7 @@ extension MQTTBroker {
             let now = NIODeadline.now()
             let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
             let matched = state.value.publish(BrokerMessage(packet, topic: topic, publisher: publisher, now: now))
-            state.value.flushPending()
+            state.value.flushSoon()
             return matched
         }.get()
     }
@@ -116,7 +116,7 @@ struct LocalAcknowledger: Sendable {
         try? await loop.submit {
             guard let session = state.value.sessions[clientID], session.epoch == epoch, session.acknowledge(id) else { return }
             session.drainQueue(now: .now())
-            state.value.flushPending()
+            state.value.flushSoon()
         }.get()
     }
 }
