@@ -169,4 +169,40 @@ struct TransportDefinitionTests {
             }
         }
     }
+
+    @Test("A process listens on an external broker over mqtts:// (CA and client certificate from the connector) and sends over wss://")
+    func externalBrokerOverTLS() async throws {
+        let ca = try JunctionTestCertificates.path("ca.pem")
+        let (cert, key) = (try JunctionTestCertificates.path("server.pem"), try JunctionTestCertificates.path("server.key"))
+        let (clientCert, clientKey) = (try JunctionTestCertificates.path("client.pem"), try JunctionTestCertificates.path("client.key"))
+        var strict = BrokerListener(host: "127.0.0.1", port: 0)
+        strict.tls = ListenerTLS(certificateFile: cert, keyFile: key, caFile: ca, clientCertificates: .required)
+        var wss = BrokerListener(host: "127.0.0.1", port: 0)
+        wss.tls = ListenerTLS(certificateFile: cert, keyFile: key)
+        wss.webSocket = WebSocketListenerOptions()
+        let external = MQTTBroker(listeners: [strict, wss], logger: Logger(label: "external", factory: { _ in SwiftLogNoOpLogHandler() }))
+        let ports = try await external.start().compactMap(\.port)
+        do {
+            let harness = try EngineHarness(
+                connectors: ["local": #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#,
+                             "ext": #"{"type": "mqtt", "url": "mqtts://localhost:\#(ports[0])", "tls": {"caFile": "\#(ca)", "certFile": "\#(clientCert)", "keyFile": "\#(clientKey)"}}"#,
+                             "extws": #"{"type": "mqtt", "url": "wss://localhost:\#(ports[1])/mqtt", "tls": {"caFile": "\#(ca)"}}"#],
+                processes: ["bridge": #"{"listen": {"connector": "ext", "topic": "in/+", "qos": 1}, "steps": [{"send": {"connector": "extws", "topic": "out/{{topic[1]}}", "qos": 1}}]}"#])
+            try await harness.run(until: {
+                let listening = try await external.session(clientID: "junction-ext-bridge")?.subscriptions == ["in/+"]
+                let sending = try await external.session(clientID: "junction-extws")?.connected == true
+                return listening && sending
+            }) { _ in
+                let out = try await external.subscribe(clientID: "checker", subscriptions: [MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce)], cleanStart: true)
+                try await external.publish(topic: "in/7", payload: ByteBuffer(string: "over TLS"), qos: .atLeastOnce)
+                let delivery = try #require(await withTimeout(.seconds(5)) { await out.first { _ in true } })
+                #expect(delivery.topic == "out/7" && String(buffer: delivery.payload) == "over TLS")
+                await delivery.ack()
+            }
+            try await external.shutdown()
+        } catch {
+            try? await external.shutdown()
+            throw error
+        }
+    }
 }
