@@ -48,10 +48,10 @@ struct TLSTransportTests {
     @Test("one broker serves TCP and TLS listeners at once; a plain client on the TLS port gets no CONNACK")
     func severalListeners() async throws {
         try await withBroker(listeners: [.test(), .test(tls: try TestCertificates.listener())]) { ports in
-            try await roundTrip(.test(port: ports[0]))
+            try await roundTrip(.test(port: ports[0], transport: .tcp))
             try await roundTrip(.test(port: ports[1], transport: .tls, tls: try TestCertificates.client()))
             var plain = MQTTClientConfiguration.test(port: ports[1], transport: .tcp)
-            plain.connectTimeout = .seconds(2)
+            plain.connectTimeout = .seconds(1)
             #expect(await connectionError(plain) != nil)
         }
     }
@@ -105,7 +105,7 @@ struct TLSTransportTests {
     @Test("usernameFrom cn / san: the certificate names the user, whatever CONNECT says; ACL rules with %u see it",
           arguments: [(ListenerTLS.UsernameSource.cn, "sensor-7"), (.san, "device-42.example")])
     func certificateUsername(source: ListenerTLS.UsernameSource, user: String) async throws {
-        var settings = BrokerSettings.clientTest
+        var settings = BrokerSettings.transportTest
         settings.acl = [BrokerACLRule(.allow, .all, topic: "users/%u/#")]
         let tls = try TestCertificates.listener(clientCertificates: .required, usernameFrom: source)
         try await withBroker(listeners: [.test(tls: tls)], settings: settings) { ports in

@@ -68,7 +68,7 @@ nonisolated(unsafe) private var certificateFolder: String?
 
 /// A Junction broker with `listeners` (ports 0) for the duration of `body`, which gets the bound
 /// ports in listener order; always shut down.
-func withBroker<T>(listeners: [BrokerListener], settings: BrokerSettings = .clientTest,
+func withBroker<T>(listeners: [BrokerListener], settings: BrokerSettings = .transportTest,
                    _ body: (_ ports: [Int]) async throws -> T) async throws -> T {
     let broker = MQTTBroker(listeners: listeners, settings: settings, logger: testLogger)
     let ports: [Int]
@@ -109,6 +109,18 @@ extension MQTTClientConfiguration {
         configuration.servers = [server]
         configuration.tls = tls
         configuration.reconnect = .disabled
+        // Handshakes on a loaded 2-core machine can take seconds; refusals fail fast anyway.
+        configuration.connectTimeout = .seconds(10)
         return configuration
+    }
+}
+
+extension BrokerSettings {
+    /// ``clientTest`` with a connect timeout (which also bounds a WebSocket upgrade) that leaves
+    /// room for slow handshakes on a loaded machine.
+    static var transportTest: BrokerSettings {
+        var settings = BrokerSettings.clientTest
+        settings.connectTimeout = .seconds(10)
+        return settings
     }
 }
