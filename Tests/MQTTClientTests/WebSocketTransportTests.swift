@@ -129,4 +129,18 @@ struct WebSocketTransportTests {
             await plain.close()
         }
     }
+
+    @Test("subprotocol negotiation: mqtt is chosen when offered (also among others); old clients offering only mqttv3.1 get mqttv3.1",
+          arguments: [("mqtt", "mqtt"), ("chat, mqttv3.1, mqtt", "mqtt"), ("mqttv3.1", "mqttv3.1")])
+    func subprotocolNegotiation(offered: String, chosen: String) async throws {
+        try await withBroker(listeners: [.test(webSocketPath: "/mqtt")]) { ports in
+            let socket = try await RawSocket.connect(port: ports[0])
+            try await socket.send(RawWebSocket.upgradeRequest(path: "/mqtt", protocols: offered))
+            let head = try await RawWebSocket.readResponseHead(socket)
+            #expect(head.hasPrefix("HTTP/1.1 101"), "\(head)")
+            let answered = head.split(separator: "\r\n").filter { $0.lowercased().hasPrefix("sec-websocket-protocol:") }
+            #expect(answered.map { $0.split(separator: ":", maxSplits: 1)[1].trimmingCharacters(in: .whitespaces) } == [chosen], "\(head)")
+            await socket.close()
+        }
+    }
 }
