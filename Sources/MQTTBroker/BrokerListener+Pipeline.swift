@@ -62,7 +62,7 @@ struct ListenerTransport: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     // The refusal handler sits before the frame codec NIO appends: bytes must not reach it.
-                    try sync.removeHandler(context: try sync.context(handlerType: WebSocketRefusal.self), promise: nil)
+                    sync.removeHandler(context: try sync.context(handlerType: WebSocketRefusal.self), promise: nil)
                     try sync.addHandler(WebSocketStreamHandler(masksOutbound: false))
                     try Self.addMQTTHandlers(sync, state: state.value, usernameFrom: usernameFrom)
                 }

@@ -69,7 +69,7 @@ extension ClientCore {
                                                   automaticErrorHandling: true) { channel, response in
             channel.eventLoop.makeCompletedFuture {
                 let sync = channel.pipeline.syncOperations
-                try sync.removeHandler(context: try sync.context(handlerType: WebSocketUpgradeRequest.self), promise: nil)
+                sync.removeHandler(context: try sync.context(handlerType: WebSocketUpgradeRequest.self), promise: nil)
                 let accepted = response.headers[canonicalForm: "Sec-WebSocket-Protocol"].map { $0.lowercased() }
                 guard accepted == ["mqtt"] else {
                     throw TransportError("the server did not accept the mqtt WebSocket subprotocol (answered \(accepted))")
