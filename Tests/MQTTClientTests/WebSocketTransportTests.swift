@@ -143,4 +143,19 @@ struct WebSocketTransportTests {
             await socket.close()
         }
     }
+
+    @Test("wss: a server certificate from another CA is refused before the upgrade; plain ws:// to a WSS listener fails")
+    func wssRefusals() async throws {
+        try await withBroker(listeners: [.test(tls: try TestCertificates.listener("other-server"), webSocketPath: "/mqtt")]) { ports in
+            let error = await connectionError(.test(port: ports[0], transport: .webSocketTLS, tls: try TestCertificates.client()))
+            guard case .connectionFailed(_, let description)? = error else {
+                Issue.record("expected the TLS handshake to fail, got \(String(describing: error))")
+                return
+            }
+            #expect(description.contains("CERTIFICATE_VERIFY_FAILED") || description.lowercased().contains("verify"), "\(description)")
+            var plain = MQTTClientConfiguration.test(port: ports[0], transport: .webSocket)
+            plain.connectTimeout = .seconds(2)
+            #expect(await connectionError(plain) != nil)
+        }
+    }
 }
