@@ -111,7 +111,7 @@ struct TransportDefinitionTests {
         return DefinitionLoader.load(processes: processes.path, connectors: folder.path)
     }
 
-    @Test("Warnings, not errors: client certificates without a CA, and verify false on outbound TLS")
+    @Test("Warnings, not errors: client certificates without a CA, verify false on outbound TLS, tls without a TLS url")
     func warnings() throws {
         let folder = try connectorsFolder()
         defer { try? FileManager.default.removeItem(at: folder.deletingLastPathComponent()) }
@@ -121,11 +121,12 @@ struct TransportDefinitionTests {
             "remote": #"{"type": "mqtt", "url": "mqtts://broker.example", "tls": {"caFile": "certs/ca.pem", "verify": false}}"#,
             "api": #"{"type": "http", "baseUrl": "https://api.example", "tls": {"verify": false}}"#,
             "fine": #"{"type": "mqtt", "url": "wss://broker.example/mqtt", "tls": {"caFile": "certs/ca.pem"}}"#,
+            "plain": #"{"type": "mqtt", "url": "mqtt://broker.example", "tls": {"caFile": "certs/ca.pem"}}"#,
         ], in: folder)
         #expect(definitions.problems.isEmpty, "\(definitions.problems)")
-        #expect(definitions.connectors.count == 5)
+        #expect(definitions.connectors.count == 6)
         let warnings = definitions.warnings.map { "\(URL(fileURLWithPath: $0.file).lastPathComponent): \($0.path)" }
-        #expect(warnings == ["api.json: tls.verify", "broker.json: listeners[1].tls.ca", "remote.json: tls.verify", "web.json: tls.ca"])
+        #expect(warnings == ["api.json: tls.verify", "broker.json: listeners[1].tls.ca", "plain.json: tls", "remote.json: tls.verify", "web.json: tls.ca"])
         #expect(definitions.warnings.first { $0.path == "listeners[1].tls.ca" }?.message.contains("required") == true)
     }
 

@@ -7,7 +7,8 @@ extension Definitions {
     ///
     /// - a TLS listener asking for client certificates without a `ca` (they are then checked
     ///   against the system's trust roots, so any publicly issued certificate passes);
-    /// - `"verify": false` on an outbound connector's `tls` (no certificate or host name check).
+    /// - `"verify": false` on an outbound connector's `tls` (no certificate or host name check);
+    /// - `tls` on an `mqtt` connector none of whose urls is `mqtts://` or `wss://`.
     public var warnings: [DefinitionProblem] {
         var warnings: [DefinitionProblem] = []
         func checkListenerTLS(_ tls: ListenerTLS?, file: String, path: String) {
@@ -23,9 +24,16 @@ extension Definitions {
                 }
             case .httpListener(let listener):
                 checkListenerTLS(listener.tls, file: connector.file, path: "tls.")
-            case .mqtt(let mqtt) where mqtt.tls?.verify == false:
-                warnings.append(DefinitionProblem(file: connector.file, path: "tls.verify",
-                    message: "false turns off the broker's certificate and host name checks: anyone in between can read and change the traffic"))
+            case .mqtt(let mqtt):
+                guard let tls = mqtt.tls else { break }
+                if !tls.verify {
+                    warnings.append(DefinitionProblem(file: connector.file, path: "tls.verify",
+                        message: "false turns off the broker's certificate and host name checks: anyone in between can read and change the traffic"))
+                }
+                if !mqtt.urls.contains(where: { ["mqtts", "wss"].contains($0.scheme?.lowercased() ?? "") }) {
+                    warnings.append(DefinitionProblem(file: connector.file, path: "tls",
+                        message: "has no effect: no url is mqtts:// or wss://"))
+                }
             case .http(let http) where http.tls?.verify == false:
                 warnings.append(DefinitionProblem(file: connector.file, path: "tls.verify",
                     message: "false turns off the server's certificate and host name checks: anyone in between can read and change the traffic"))
