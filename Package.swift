@@ -130,6 +130,8 @@ let package = Package(
             dependencies: [
                 "MQTTClient", "MQTTCore", "MQTTBroker",
                 "MQTTTransport",
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
