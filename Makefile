@@ -8,7 +8,7 @@ SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Libraries the build links (DESIGN §1: libcurl for HTTP out, json-c for payload documents).
 BUILD_DEBS   := pkg-config libcurl4-openssl-dev libjson-c-dev
 # Real peers the tests talk to.
-TEST_DEBS    := mosquitto mosquitto-clients
+TEST_DEBS    := mosquitto mosquitto-clients openssl
 FUZZ_SECONDS ?= 120
 RUN_ARGS     ?=
 

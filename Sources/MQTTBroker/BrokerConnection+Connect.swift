@@ -41,7 +41,7 @@ extension BrokerConnection {
         let (session, sessionPresent) = state.attach(self, clientID: id, cleanStart: connect.cleanStart,
                                                      version: version, expiry: expiry, window: window)
         self.session = session
-        session.username = connect.username
+        session.username = certificateUsername() ?? connect.username  // TLS listener with usernameFrom: the certificate names the user
         will = connect.will
         phase = .connected
 

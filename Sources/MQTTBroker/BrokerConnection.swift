@@ -1,5 +1,6 @@
 import Logging
 import MQTTCore
+import MQTTTransport
 import NIOCore
 
 /// One client connection: the MQTT protocol state machine of the broker side, as a channel
@@ -33,6 +34,9 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     var clientMaximumPacketSize = Int.max
     /// Whether a 5.0 client accepts reason strings on acknowledgements (Request Problem Information).
     var sendsProblemInformation = true
+    /// Set on TLS listeners with `usernameFrom`: the verified client certificate's CN or SAN is
+    /// the user name (see ``certificateUsername()`` in BrokerConnection+Transport.swift).
+    var certificateUsernameSource: ListenerTLS.UsernameSource?
 
     init(state: BrokerState) { self.state = state }
 
@@ -41,9 +45,18 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
 
     // MARK: Channel events
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        // Added after a WebSocket upgrade, the channel is already active: no channelActive comes.
+        if context.channel.isActive { activate(context: context) }
+    }
 
     func channelActive(context: ChannelHandlerContext) {
+        activate(context: context)
+        context.fireChannelActive()
+    }
+
+    private func activate(context: ChannelHandlerContext) {
         state.connections[ObjectIdentifier(self)] = self
         state.statistics.connectionsTotal += 1
         connectTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: state.settings.connectTimeout) { [weak self] in
@@ -51,7 +64,6 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
             self.logger.debug("no CONNECT in time, closing")
             self.close()
         }
-        context.fireChannelActive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -1,3 +1,4 @@
+import MQTTTransport
 import NIOCore
 
 /// The broker's tunable limits, named as in the `mqtt` section of an `mqtt-broker` connector
@@ -45,6 +46,10 @@ public struct BrokerListener: Sendable, Hashable {
     public var host: String
     /// 0 picks a free port (tests).
     public var port: Int
+    /// TLS on this listener (with ``webSocket``: WSS); nil is plain TCP.
+    public var tls: ListenerTLS? = nil
+    /// MQTT over WebSocket on this listener (HTTP upgrade on its path); nil is MQTT straight on the socket.
+    public var webSocket: WebSocketListenerOptions? = nil
 
     public init(host: String = "127.0.0.1", port: Int = 1883) {
         self.host = host

@@ -35,6 +35,7 @@ public final class MQTTBroker: Service, Sendable {
         var bound: [SocketAddress] = []
         for listener in listeners {
             let state = self.state
+            let transport = try ListenerTransport(listener)  // TLS files are read here
             let channel = try await ServerBootstrap(group: loop)
                 .serverChannelOption(.backlog, value: 1024)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -42,19 +43,14 @@ public final class MQTTBroker: Service, Sendable {
                 .childChannelOption(.maxMessagesPerRead, value: 16)
                 .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let sync = channel.pipeline.syncOperations
-                        // Read per connection, so a reloaded maxPacketSize applies to new clients.
-                        let maximumPacketSize = state.value.settings.maxPacketSize
-                        try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(maximumPacketSize: maximumPacketSize)))
-                        try sync.addHandler(BrokerConnection(state: state.value))
-                    }
+                    channel.eventLoop.makeCompletedFuture { try transport.configure(channel, state: state) }
                 }
                 .bind(host: listener.host, port: listener.port)
                 .get()
             channels.withLockedValue { $0.append(channel) }
             if let address = channel.localAddress { bound.append(address) }
-            logger.info("broker listening", metadata: ["listener.address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+            logger.info("broker listening", metadata: ["listener.address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
+                                                       "listener.scheme": "\(transport.scheme)"])
         }
         try await startSys()
         startHousekeeping()

@@ -23,7 +23,6 @@ extension ClientCore {
 
     /// Starts one connection attempt to the current server.
     func attempt() {
-        let box = NIOLoopBoundBox(self, eventLoop: loop)
         connectionCounter += 1
         let connection = connectionCounter
         let server = configuration.servers[serverIndex % configuration.servers.count]
@@ -33,20 +32,7 @@ extension ClientCore {
         connectTimer = loop.assumeIsolated().scheduleTask(in: TimeAmount(configuration.connectTimeout)) { [self] in
             connectionEnded(connection, error: .connectTimeout(server: server.description))
         }
-        let version = configuration.version
-        let maximumPacketSize = configuration.maximumPacketSize.map(Int.init) ?? (mqttMaximumVariableByteInteger + 5)
-        ClientBootstrap(group: loop)
-            .connectTimeout(TimeAmount(configuration.connectTimeout))
-            .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(ByteToMessageHandler(MQTTPacketDecoder(version: version, maximumPacketSize: maximumPacketSize)))
-                    try sync.addHandler(MessageToByteHandler(MQTTPacketEncoder(version: version)))
-                    try sync.addHandler(MQTTClientChannelHandler(core: box.value, connection: connection))
-                }
-            }
-            .connect(host: server.host, port: server.port)
+        openChannel(to: server, connection: connection)  // TCP, TLS, WebSocket: ClientCore+Transport.swift
             .assumeIsolated()
             .whenComplete { [self] result in
                 switch result {
@@ -238,6 +224,11 @@ extension ClientCore {
         if let decodeError = error as? MQTTDecodeError {
             closeForProtocolError(.malformedPacket(decodeError))
         } else {
+            if connectionError == nil, case .connecting = phase {
+                // e.g. a TLS handshake that failed: the certificate was refused on either side
+                let server = configuration.servers[serverIndex % configuration.servers.count]
+                connectionError = .connectionFailed(server: server.description, description: "\(error)")
+            }
             if connectionError == nil { connectionError = .connectionClosed(description: "\(error)") }
             channel?.close(promise: nil)
         }

@@ -3,14 +3,47 @@ import NIOCore
 
 /// One broker address. Several in ``MQTTClientConfiguration/servers`` are tried in turn.
 public struct MQTTServer: Sendable, Hashable, CustomStringConvertible {
-    /// How bytes travel. TCP today; TLS and WebSocket come later.
+    /// How bytes travel.
     public enum Transport: String, Sendable, Hashable {
+        /// `mqtt://`: plain TCP.
         case tcp
+        /// `mqtts://`: TLS (``MQTTClientConfiguration/tls``).
+        case tls
+        /// `ws://`: MQTT over WebSocket (subprotocol `mqtt`, binary frames).
+        case webSocket
+        /// `wss://`: MQTT over WebSocket over TLS.
+        case webSocketTLS
+
+        /// Whether the connection is encrypted.
+        public var usesTLS: Bool { self == .tls || self == .webSocketTLS }
+        /// Whether MQTT travels in WebSocket frames.
+        public var usesWebSocket: Bool { self == .webSocket || self == .webSocketTLS }
+
+        var scheme: String {
+            switch self {
+            case .tcp: "mqtt"
+            case .tls: "mqtts"
+            case .webSocket: "ws"
+            case .webSocketTLS: "wss"
+            }
+        }
+
+        /// The port a URL without one means: 1883, 8883, 80, 443.
+        public var defaultPort: Int {
+            switch self {
+            case .tcp: 1883
+            case .tls: 8883
+            case .webSocket: 80
+            case .webSocketTLS: 443
+            }
+        }
     }
 
     public var host: String
     public var port: Int
     public var transport: Transport
+    /// The request path of the WebSocket upgrade (WebSocket transports only).
+    public var path: String = "/mqtt"
 
     public init(host: String, port: Int = 1883, transport: Transport = .tcp) {
         self.host = host
@@ -18,16 +51,33 @@ public struct MQTTServer: Sendable, Hashable, CustomStringConvertible {
         self.transport = transport
     }
 
-    /// Parses `mqtt://host[:port]` or `tcp://host[:port]` (default port 1883); `host[:port]` alone
-    /// also works. IPv6 literals go in brackets: `mqtt://[::1]:1883`. Nil for anything else.
+    /// Parses `mqtt://host[:port]` (or `tcp://`; port 1883), `mqtts://` (or `ssl://`, `tls://`;
+    /// 8883), `ws://host[:port][/path]` (80) and `wss://` (443); the WebSocket path defaults to
+    /// `/mqtt`. `host[:port]` alone is plain TCP. IPv6 literals go in brackets:
+    /// `mqtt://[::1]:1883`. Nil for anything else.
     public init?(url: String) {
         var rest = Substring(url)
+        var transport = Transport.tcp
         if let range = rest.firstRange(of: "://") {
-            let scheme = rest[..<range.lowerBound].lowercased()
-            guard scheme == "mqtt" || scheme == "tcp" else { return nil }
+            switch rest[..<range.lowerBound].lowercased() {
+            case "mqtt", "tcp": transport = .tcp
+            case "mqtts", "ssl", "tls": transport = .tls
+            case "ws": transport = .webSocket
+            case "wss": transport = .webSocketTLS
+            default: return nil
+            }
             rest = rest[range.upperBound...]
         }
-        if rest.hasSuffix("/") { rest = rest.dropLast() }
+        var path = ""
+        if let slash = rest.firstIndex(of: "/") {
+            path = String(rest[slash...])
+            rest = rest[..<slash]
+        }
+        if transport.usesWebSocket {
+            guard !path.contains(" ") else { return nil }
+        } else {
+            guard path.isEmpty || path == "/" else { return nil }
+        }
         var host: Substring
         var portText: Substring?
         if rest.hasPrefix("[") {
@@ -44,18 +94,19 @@ public struct MQTTServer: Sendable, Hashable, CustomStringConvertible {
         } else {
             host = rest
         }
-        guard !host.isEmpty, !host.contains("/") else { return nil }
-        var port = 1883
+        guard !host.isEmpty else { return nil }
+        var port = transport.defaultPort
         if let portText {
             guard let value = Int(portText), (1...65_535).contains(value) else { return nil }
             port = value
         }
-        self.init(host: String(host), port: port)
+        self.init(host: String(host), port: port, transport: transport)
+        if transport.usesWebSocket && !path.isEmpty { self.path = path }
     }
 
     public var description: String {
         let shown = host.contains(":") ? "[\(host)]" : host
-        return "mqtt://\(shown):\(port)"
+        return "\(transport.scheme)://\(shown):\(port)" + (transport.usesWebSocket ? path : "")
     }
 }
 
@@ -168,6 +219,8 @@ public struct MQTTClientConfiguration: Sendable {
     public var reconnect: MQTTReconnectPolicy
     /// Enhanced authentication (5.0).
     public var authentication: MQTTEnhancedAuthentication?
+    /// CA, client certificate and verification for `mqtts://` and `wss://` servers.
+    public var tls = MQTTClientTLS()
     /// Called on the client's event loop for each connection event; must not block.
     public var onEvent: (@Sendable (MQTTClientEvent) -> Void)?
 

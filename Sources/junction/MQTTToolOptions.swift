@@ -11,11 +11,27 @@ struct MQTTToolOptions: ParsableArguments {
     @Option(name: [.customShort("h"), .customLong("host")], help: "Broker host.")
     var host = "localhost"
 
-    @Option(name: [.customShort("p"), .customLong("port")], help: "Broker port.")
-    var port = 1883
+    @Option(name: [.customShort("p"), .customLong("port")], help: "Broker port (default 1883, or 8883 with TLS).")
+    var port: Int?
 
-    @Option(name: [.customShort("L"), .customLong("url")], help: "Broker as mqtt://host[:port]; repeat for failover.")
+    @Option(name: [.customShort("L"), .customLong("url")],
+            help: "Broker as mqtt://, mqtts://, ws:// or wss://host[:port][/path]; repeat for failover.")
     var urls: [String] = []
+
+    @Option(name: .customLong("cafile"), help: "PEM file of the CA(s) to trust; turns on TLS for -h/-p.")
+    var caFile: String?
+
+    @Option(name: .customLong("cert"), help: "PEM client certificate for TLS (with --key).")
+    var certFile: String?
+
+    @Option(name: .customLong("key"), help: "PEM private key of --cert.")
+    var keyFile: String?
+
+    @Flag(name: .customLong("insecure"), help: "Do not check that the broker's certificate names its host (as mosquitto_pub).")
+    var insecure = false
+
+    @Flag(name: .customLong("tls-no-verify"), help: "Check nothing of the broker's certificate (testing only).")
+    var noVerify = false
 
     @Option(name: [.customShort("V"), .customLong("protocol-version")], help: "MQTT version: 311 or 5 (mqttv311, mqttv5; default 311).")
     var protocolVersion = "311"
@@ -75,10 +91,13 @@ struct MQTTToolOptions: ParsableArguments {
             guard let server = MQTTServer(url: url) else { throw .usage("invalid broker URL \"\(url)\"") }
             servers.append(server)
         }
+        let usesTLS = caFile != nil || certFile != nil || keyFile != nil || insecure || noVerify
         if servers.isEmpty {
+            let port = self.port ?? (usesTLS ? 8883 : 1883)
             guard (1...65_535).contains(port) else { throw .usage("invalid port \(port)") }
-            servers = [MQTTServer(host: host, port: port)]
+            servers = [MQTTServer(host: host, port: port, transport: usesTLS ? .tls : .tcp)]
         }
+        if (certFile == nil) != (keyFile == nil) { throw .usage("--cert and --key go together") }
         let properties = try ToolProperties(tokens: properties, version: version)
         if persistent && (clientID ?? "").isEmpty { throw .usage("-c needs a client id (-i)") }
         guard (0...65_535).contains(keepAlive) else { throw .usage("invalid keepalive \(keepAlive)") }
@@ -92,6 +111,8 @@ struct MQTTToolOptions: ParsableArguments {
         } else if persistent {
             configuration.sessionExpiryInterval = .max
         }
+        configuration.tls = MQTTClientTLS(caFile: caFile, certificateFile: certFile, keyFile: keyFile,
+                                          verification: noVerify ? .none : insecure ? .noHostname : .full)
         configuration.username = username
         configuration.password = password.map { ByteBuffer(string: $0) }
         configuration.connectProperties = properties.connect

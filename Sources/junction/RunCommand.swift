@@ -52,6 +52,7 @@ struct RunCommand: AsyncParsableCommand {
                 "definition.problems": "\(DefinitionError(problems: definitions.problems))",
             ])
         }
+        for warning in definitions.warnings { logger.warning("definition warning", metadata: ["definition.warning": "\(warning)"]) }
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         var admin: AdminConfiguration?
         if adminPort != 0 {
@@ -68,7 +69,7 @@ struct RunCommand: AsyncParsableCommand {
                             logger: logger, admin: admin)
         if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
         if let broker = engine.broker {
-            logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map { "mqtt://\($0.host):\($0.port)" })"])
+            logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map(\.url))"])
         }
         logger.notice("starting", metadata: ["process.count": "\(engine.runners.count)", "data.directory": "\(data)"])
         let group = ServiceGroup(configuration: .init(services: engine.services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -6,7 +6,7 @@ import Junction
 struct ValidateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Check every process and connector definition; exit 1 listing all problems, 0 when all are valid."
+        abstract: "Check every process and connector definition; exit 1 listing all problems, 0 when all are valid (warnings too)."
     )
 
     @Option(help: "Folder of process definitions.")
@@ -17,6 +17,7 @@ struct ValidateCommand: ParsableCommand {
 
     func run() throws {
         let definitions = DefinitionLoader.load(processes: processes, connectors: connectors)
+        for warning in definitions.warnings { printError("warning: \(warning)") }
         guard definitions.problems.isEmpty else {
             printError(DefinitionError(problems: definitions.problems).description)
             throw ExitCode(1)

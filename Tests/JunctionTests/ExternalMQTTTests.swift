@@ -96,16 +96,19 @@ struct ExternalMQTTTests {
         }
     }
 
-    @Test("External connectors the client cannot reach (ws://) are refused at start; mqtt:// ones are accepted")
+    @Test("External connectors the client cannot reach (a path on mqtt://) are refused at start; mqtt:// (and ws://) ones are accepted")
     func checkConnectors() throws {
         let harness = try EngineHarness(
-            connectors: ["local": Self.local, "ws": #"{"type": "mqtt", "url": "ws://127.0.0.1:8080"}"#,
+            connectors: ["local": Self.local, "ws": #"{"type": "mqtt", "url": "mqtt://127.0.0.1:8080/some/path"}"#,
+                         "web": #"{"type": "mqtt", "url": "ws://127.0.0.1:8080"}"#,
                          "tcp": #"{"type": "mqtt", "urls": ["mqtt://127.0.0.1:1", "mqtt://127.0.0.1:2"]}"#],
             processes: ["a": #"{"listen": {"connector": "local", "topic": "a"}, "steps": [{"send": {"connector": "ws", "topic": "x"}}]}"#,
-                        "b": #"{"listen": {"connector": "tcp", "topic": "b"}, "steps": [{"send": {"connector": "tcp", "topic": "y"}}]}"#])
+                        "b": #"{"listen": {"connector": "tcp", "topic": "b"}, "steps": [{"send": {"connector": "tcp", "topic": "y"}}]}"#,
+                        "c": #"{"listen": {"connector": "local", "topic": "c"}, "steps": [{"send": {"connector": "web", "topic": "z"}}]}"#])
         defer { try? FileManager.default.removeItem(at: harness.root) }
         let runners = Dictionary(uniqueKeysWithValues: harness.engine.runners.map { ($0.context.name, $0) })
         #expect(throws: ProcessError.self) { try runners["a"]?.context.checkEndpoints() }
         try runners["b"]?.context.checkEndpoints()
+        try runners["c"]?.context.checkEndpoints()
     }
 }

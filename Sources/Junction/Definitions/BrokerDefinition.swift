@@ -21,7 +21,7 @@ public struct BrokerDefinition: Sendable, Hashable {
 
     static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl"]
     static let aclKeys: Set<String> = ["permission", "action", "topic", "username", "clientId"]
-    static let listenerKeys: Set<String> = ["host", "port"]
+    static let listenerKeys: Set<String> = Set(["host", "port"]).union(listenerTransportKeys)
     static let mqttKeys: Set<String> = [
         "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
         "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
@@ -58,6 +58,7 @@ public struct BrokerDefinition: Sendable, Hashable {
                 var listener = BrokerListener(host: "127.0.0.1", port: 1883)
                 if let host = reader.string(object["host"], "\(path).host") { listener.host = host }
                 if let port = reader.integer(object["port"], "\(path).port", in: 0...65_535) { listener.port = port }
+                parseListenerTransport(object, path, reader, into: &listener)  // tls, websocket: BrokerDefinition+Listeners.swift
                 return listener
             }
         }

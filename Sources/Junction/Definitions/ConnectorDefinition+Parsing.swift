@@ -107,6 +107,7 @@ extension ConnectorDefinition {
         var definition = HTTPListenerDefinition(port: port)
         if let host = reader.string(root["host"], "host") { definition.host = host }
         definition.token = reader.secret(root["token"], "token")
+        definition.tls = ListenerTLSDefinition.parse(root["tls"], "tls", reader, allowsUsername: false)
         return definition
     }
 

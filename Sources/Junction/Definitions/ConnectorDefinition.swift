@@ -1,5 +1,6 @@
 import Foundation
 import MQTTCore
+import MQTTTransport
 
 /// A connector definition (`Connectors/<name>.json`): where processes listen and send.
 public struct ConnectorDefinition: Sendable, Hashable {
@@ -122,8 +123,10 @@ public struct HTTPListenerDefinition: Sendable, Hashable {
     public var port: Int
     /// A bearer token requests must carry, if set.
     public var token: Secret?
+    /// HTTPS: certificate, key, and optionally a CA and client certificates.
+    public var tls: ListenerTLS?
 
-    static let keys: Set<String> = ["type", "description", "host", "port", "token"]
+    static let keys: Set<String> = ["type", "description", "host", "port", "token", "tls"]
 }
 
 /// A directory (`type: "file"`); relative paths are relative to the daemon's working directory.

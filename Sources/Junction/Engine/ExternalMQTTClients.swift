@@ -55,13 +55,12 @@ public final class ExternalMQTTClients: Sendable {
         }
     }
 
-    /// Why the connector cannot be served by this client (only plain TCP for now), or nil.
+    /// Why the connector cannot be served by this client, or nil.
     static func problem(_ definition: MQTTConnectorDefinition) -> String? {
         if definition.urls.isEmpty { return "no url" }
         for url in definition.urls where MQTTServer(url: url.absoluteString) == nil {
-            return "\(url.absoluteString): only mqtt:// (plain TCP) urls are supported by this version of the engine"
+            return "\(url.absoluteString): expected an mqtt://, mqtts://, ws:// or wss:// url"
         }
-        if definition.tls != nil { return "tls is not supported by this version of the engine" }
         return nil
     }
 
@@ -79,6 +78,7 @@ public final class ExternalMQTTClients: Sendable {
             keepAlive: .seconds(Int(definition.keepAliveSeconds)), username: definition.username?.reveal(),
             password: definition.password.map { ByteBuffer(string: $0.reveal()) },
             receiveMaximum: receiveMaximum.map { UInt16(clamping: max(1, $0)) })
+        .withTLS(definition.tls)
     }
 
     /// Connects a new client, trying again with backoff until it works or the service stops.
@@ -136,5 +136,16 @@ final class ExternalMQTTConnection: Service, Sendable {
         try? await gracefulShutdown()
         client.withLock { $0 = nil }
         await connected.disconnect()
+    }
+}
+
+extension MQTTClientConfiguration {
+    /// The connector's `tls` files and verification, used for its mqtts:// and wss:// urls.
+    func withTLS(_ tls: TLSDefinition?) -> MQTTClientConfiguration {
+        guard let tls else { return self }
+        var configuration = self
+        configuration.tls = MQTTClientTLS(caFile: tls.caFile, certificateFile: tls.certFile, keyFile: tls.keyFile,
+                                          verification: tls.verify ? .full : .none)
+        return configuration
     }
 }

@@ -1,4 +1,6 @@
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -111,12 +113,22 @@ final class HTTPListenerServer: Service, Sendable {
         let responder = CallbackResponder<BasicRequestContext> { [self] request, _ in
             try await self.respond(to: request)
         }
+        let server: HTTPServerBuilder
+        do {
+            // HTTPS when the definition has `tls` (certificate, key, optional CA and client certificates).
+            server = try definition.tls.map { try .tls(.http1(), tlsConfiguration: $0.makeServerConfiguration()) } ?? .http1()
+        } catch {
+            settle(.failed("connector \(connector): TLS of the http listener cannot be set up: \(error)"))
+            throw error
+        }
         let app = Application(
             responder: responder,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(definition.host, port: definition.port)),
             onServerRunning: { [self] channel in
                 let port = channel.localAddress?.port ?? definition.port
-                logger.info("http listener started", metadata: ["connector": "\(connector)", "host": "\(definition.host)", "port": "\(port)"])
+                logger.info("http listener started", metadata: ["connector": "\(connector)", "host": "\(definition.host)", "port": "\(port)",
+                                                                "tls": "\(definition.tls != nil)"])
                 settle(.bound(port))
             },
             logger: logger)
