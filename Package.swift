@@ -116,7 +116,7 @@ let package = Package(
         .testTarget(
             name: "JunctionTests",
             dependencies: [
-                "Junction", "MQTTBroker", "MQTTCore",
+                "Junction", "MQTTBroker", "MQTTCore", "MQTTClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

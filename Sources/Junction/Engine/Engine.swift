@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MQTTBroker
+import NIOCore
 import ServiceLifecycle
 
 /// The daemon's parts built from loaded definitions (DESIGN §5): the embedded broker, its
@@ -14,6 +15,7 @@ public struct Engine: Sendable {
     public let status: ProcessStatusBoard
     private let admin: AdminServer?
     private let reloader: BrokerReloader?
+    private let brokerService: EmbeddedBrokerService?
     private let logger: Logger
 
     /// - Parameters:
@@ -39,6 +41,7 @@ public struct Engine: Sendable {
             reloader = BrokerReloader(file: connector.file, definition: definition, broker: made, logger: logger)
         }
         self.broker = broker
+        self.brokerService = broker.map { EmbeddedBrokerService(broker: $0) }
         self.reloader = reloader
         let status = ProcessStatusBoard(processes: Array(definitions.processes.keys))
         self.status = status
@@ -57,11 +60,18 @@ public struct Engine: Sendable {
         }
     }
 
+    /// The addresses the embedded broker's listeners bound, once they are (a listener on port 0
+    /// gets a free port). Throws when there is no embedded broker or it could not bind.
+    public func brokerAddresses() async throws -> [SocketAddress] {
+        guard let brokerService else { throw ProcessError(message: "no embedded broker is configured", permanent: true) }
+        return try await brokerService.bound.value()
+    }
+
     /// Every service, for one `ServiceGroup`: a process that cannot start is logged and ends
     /// on its own, leaving the others running.
     public var services: [ServiceGroupConfiguration.ServiceConfiguration] {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        if let broker { services.append(.init(service: broker)) }
+        if let brokerService { services.append(.init(service: brokerService)) }
         if let reloader { services.append(.init(service: reloader.watcher())) }
         for service in resources.services { services.append(.init(service: service)) }
         if let admin { services.append(.init(service: admin)) }
