@@ -30,6 +30,9 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Bearer token the admin API requires (\"${env:NAME}\" reads it from the environment).")
     var adminToken: String?
 
+    @Option(help: "Tracking files (<data>/tracking/YYYY-MM-DD.jsonl) older than this are deleted, e.g. 30d; \"off\" keeps them.")
+    var trackingRetention = "30d"
+
     @Option(help: "Log format: text or json.")
     var logFormat: LogFormat = .text
 
@@ -46,6 +49,13 @@ struct RunCommand: AsyncParsableCommand {
             return handler
         }
         let logger = Logger(label: "junction")
+        var trackingRetentionMilliseconds: Int64?
+        if trackingRetention != "off" {
+            guard let milliseconds = Units.milliseconds(trackingRetention), milliseconds > 0 else {
+                throw ValidationError("--tracking-retention: expected a duration like \"30d\" or \"12h\", or \"off\"; found \"\(trackingRetention)\"")
+            }
+            trackingRetentionMilliseconds = milliseconds
+        }
         let definitions = DefinitionLoader.load(processes: processes, connectors: connectors)
         if !definitions.problems.isEmpty {
             logger.error("definitions with problems are left out", metadata: [
@@ -65,7 +75,7 @@ struct RunCommand: AsyncParsableCommand {
             try admin?.validate()
         }
         let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd,
-                            logger: logger, admin: admin)
+                            logger: logger, admin: admin, trackingRetention: trackingRetentionMilliseconds)
         if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
         if let broker = engine.broker {
             logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map { "mqtt://\($0.host):\($0.port)" })"])

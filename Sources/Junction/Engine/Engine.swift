@@ -16,6 +16,7 @@ public struct Engine: Sendable {
     private let admin: AdminServer?
     private let reloader: BrokerReloader?
     private let brokerService: EmbeddedBrokerService?
+    private let retention: RetentionService
     private let logger: Logger
 
     /// - Parameters:
@@ -24,14 +25,21 @@ public struct Engine: Sendable {
     ///   - listeners: replace the broker definition's listeners (tests bind port 0).
     ///   - admin: where `/health`, `/ready`, `/metrics` and `/api/processes` listen; nil for none.
     ///     `onAdminBound` gets the port (useful with port 0).
+    ///   - trackingRetention: tracking day files older than this (milliseconds) are purged; nil
+    ///     keeps them. Archives are purged by their own `retention`.
+    ///   - retentionInterval: how often retention runs (also once at start).
     public init(definitions: Definitions, dataDirectory: URL, baseDirectory: URL, logger: Logger,
                 listeners: [BrokerListener]? = nil, admin: AdminConfiguration? = nil,
-                onAdminBound: @escaping @Sendable (Int) -> Void = { _ in }) {
+                onAdminBound: @escaping @Sendable (Int) -> Void = { _ in },
+                trackingRetention: Int64? = nil, retentionInterval: Duration = .seconds(3600)) {
         self.logger = logger
         let metrics = EngineMetrics()
         self.metrics = metrics
         let tracking = TrackingLog(directory: dataDirectory.appendingPathComponent("tracking"), logger: logger, metrics: metrics)
         self.tracking = tracking
+        let processes = Array(definitions.processes.values)
+        retention = RetentionService(archives: { RetentionService.archives(of: processes, base: baseDirectory) }, tracking: tracking,
+                                     trackingRetentionMilliseconds: trackingRetention, interval: retentionInterval, logger: logger)
         var broker: MQTTBroker?
         var reloader: BrokerReloader?
         if let connector = definitions.broker, case .mqttBroker(let definition) = connector.kind {
@@ -75,6 +83,7 @@ public struct Engine: Sendable {
         if let reloader { services.append(.init(service: reloader.watcher())) }
         for service in resources.services { services.append(.init(service: service)) }
         if let admin { services.append(.init(service: admin)) }
+        services.append(.init(service: retention))
         for runner in runners {
             services.append(.init(service: ReportingService(runner: runner, status: status, logger: logger),
                                   successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))

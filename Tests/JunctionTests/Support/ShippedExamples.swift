@@ -30,12 +30,14 @@ enum ShippedExamples {
 
 extension EngineHarness {
     /// An engine over already loaded definitions; data, archives and file connectors with
-    /// relative directories go to a fresh temporary root.
-    init(definitions: Definitions) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID())")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        engine = Engine(definitions: definitions, dataDirectory: root.appendingPathComponent(".junction"), baseDirectory: root,
-                        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    /// relative directories go to `root` (default: a fresh temporary folder, removed after `run`).
+    init(definitions: Definitions, root: URL? = nil, trackingRetention: Int64? = nil,
+         retentionInterval: Duration = .seconds(3600)) throws {
+        self.root = root ?? FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID())")
+        try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
+        engine = Engine(definitions: definitions, dataDirectory: self.root.appendingPathComponent(".junction"), baseDirectory: self.root,
+                        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
+                        trackingRetention: trackingRetention, retentionInterval: retentionInterval)
         broker = try #require(engine.broker)
     }
 
