@@ -75,7 +75,8 @@ struct RunCommand: AsyncParsableCommand {
             try admin?.validate()
         }
         let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd,
-                            logger: logger, admin: admin, trackingRetention: trackingRetentionMilliseconds)
+                            logger: logger, admin: admin, trackingRetention: trackingRetentionMilliseconds,
+                            watch: DefinitionDirectories(processes: processes, connectors: connectors))
         if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
         if let broker = engine.broker {
             logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map { "mqtt://\($0.host):\($0.port)" })"])

@@ -89,7 +89,7 @@ struct RetentionTests {
         try FileManager.default.createDirectory(at: tracking, withIntermediateDirectories: true)
         try Data("{}\n".utf8).write(to: tracking.appendingPathComponent("2020-01-01.jsonl"))
 
-        let harness = try EngineHarness(definitions: definitions, root: root, trackingRetention: 86_400_000, retentionInterval: .milliseconds(50))
+        let harness = try EngineHarness(definitions: definitions, root: root, listeners: [], trackingRetention: 86_400_000, retentionInterval: .milliseconds(50))
         try await harness.run { h in
             try await waitUntil("old files purged at start") {
                 !FileManager.default.fileExists(atPath: oldIn.path) && !FileManager.default.fileExists(atPath: oldOut.path)

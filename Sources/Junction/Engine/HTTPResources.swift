@@ -3,11 +3,12 @@ import ServiceLifecycle
 import Synchronization
 
 /// HTTP for the engine: the libcurl client behind `send` to `http` connectors (one pool of
-/// keep-alive handles per connector) and the servers behind `http-listener` connectors (one
+/// keep-alive handles per connector, made when first used, so connectors added by a reload work
+/// too) and the servers behind `http-listener` connectors (one
 /// Hummingbird server per connector that a valid process listens on; processes add their route
 /// when they start and remove it when they stop).
 public final class HTTPResources: Sendable {
-    private let clients: [String: CurlClient]
+    private let clients: Mutex<[String: CurlClient]>
     private let servers: [String: HTTPListenerServer]
 
     public init(definitions: Definitions, logger: Logger) {
@@ -21,29 +22,31 @@ public final class HTTPResources: Sendable {
                   case .httpListener(let definition)? = definitions.connectors[listen.connector]?.kind else { continue }
             servers[listen.connector] = HTTPListenerServer(connector: listen.connector, definition: definition, logger: logger)
         }
-        self.clients = clients
+        self.clients = Mutex(clients)
         self.servers = servers
     }
 
     /// Services to run: one server per http-listener connector in use.
     public var services: [any Service] { servers.keys.sorted().compactMap { servers[$0] } }
 
-    /// Throws when a process may not send to this connector here.
-    public func checkSend(connector: String, _ definition: HTTPConnectorDefinition) throws {
-        guard clients[connector] != nil else {
-            throw ProcessError(message: "connector \(connector) (http) was not loaded with the engine", permanent: true)
-        }
-    }
+    /// Any http connector can be sent to (its client is made on first use); kept as the check
+    /// every connector kind has.
+    public func checkSend(connector: String, _ definition: HTTPConnectorDefinition) throws {}
 
     /// Throws when a process may not listen on this connector here.
     public func checkListen(connector: String, _ definition: HTTPListenerDefinition) throws {
         guard servers[connector] != nil else {
-            throw ProcessError(message: "connector \(connector) (http-listener) has no server: no process listened on it at start", permanent: true)
+            throw ProcessError(message: "connector \(connector) (http-listener) has no server: no process listened on it when the daemon started; restart it", permanent: true)
         }
     }
 
     func client(for connector: String) -> CurlClient {
-        clients[connector] ?? CurlClient()
+        clients.withLock { clients in
+            if let client = clients[connector] { return client }
+            let client = CurlClient()
+            clients[connector] = client
+            return client
+        }
     }
 
     func server(for connector: String) -> HTTPListenerServer? { servers[connector] }

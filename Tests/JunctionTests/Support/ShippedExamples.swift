@@ -31,13 +31,14 @@ enum ShippedExamples {
 extension EngineHarness {
     /// An engine over already loaded definitions; data, archives and file connectors with
     /// relative directories go to `root` (default: a fresh temporary folder, removed after `run`).
-    init(definitions: Definitions, root: URL? = nil, trackingRetention: Int64? = nil,
-         retentionInterval: Duration = .seconds(3600)) throws {
+    /// `listeners` replace the broker definition's (`[]`: in-process only, no socket).
+    init(definitions: Definitions, root: URL? = nil, listeners: [BrokerListener]? = nil, trackingRetention: Int64? = nil,
+         retentionInterval: Duration = .seconds(3600), watch: DefinitionDirectories? = nil) throws {
         self.root = root ?? FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID())")
         try FileManager.default.createDirectory(at: self.root, withIntermediateDirectories: true)
         engine = Engine(definitions: definitions, dataDirectory: self.root.appendingPathComponent(".junction"), baseDirectory: self.root,
-                        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
-                        trackingRetention: trackingRetention, retentionInterval: retentionInterval)
+                        logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), listeners: listeners,
+                        trackingRetention: trackingRetention, retentionInterval: retentionInterval, watch: watch)
         broker = try #require(engine.broker)
     }
 
