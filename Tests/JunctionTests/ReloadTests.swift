@@ -79,7 +79,7 @@ struct ReloadTests {
 
             // Deleting b stops it and ends its session; a new file starts c.
             let deleted = try await save(h, "b", nil)
-            #expect(deleted.stopped == ["b"] && deleted.restarted.isEmpty, "\(deleted)")
+            #expect(deleted.stopped == ["b"] && deleted.restarted.isEmpty && deleted.refused.isEmpty, "\(deleted)")
             try await waitUntil("b's session ended") { try await h.session("b") == nil }
             #expect(h.engine.status.snapshot["b"] == nil)
             let added = try await save(h, "c", Self.copy("in/c", to: "out/c"))

@@ -19,6 +19,7 @@ extension ProcessSupervisor {
     func apply(_ definitions: Definitions, files: [String: DefinitionFile], in tasks: inout TaskGroup<Void>) async -> ReloadReport {
         var report = ReloadReport()
         let logger = environment.logger
+        refusedSources.withLock { refused in refused = refused.filter { files[$0.key] != nil } }
         for name in names where files[name] == nil {
             let runner = entry(name)?.runner
             await remove(name)
@@ -30,6 +31,11 @@ extension ProcessSupervisor {
             guard let file = files[name] else { continue }
             let old = entry(name)
             guard let process = definitions.processes[name] else {
+                let known = refusedSources.withLock { refused in
+                    defer { refused[name] = file.contents }
+                    return refused[name] == file.contents
+                }
+                if known { continue }  // refused before as it is: reported then
                 let problems = definitions.problems.filter { $0.file == file.path }
                 let text = problems.isEmpty ? "it could not be loaded" : "\(DefinitionError(problems: problems))"
                 report.refused[name] = text
@@ -39,6 +45,7 @@ extension ProcessSupervisor {
                 ])
                 continue
             }
+            _ = refusedSources.withLock { $0.removeValue(forKey: name) }
             var runner = environment.runner(process, connectors: definitions.connectors)
             if let old, old.source == file.contents, !environment.connectorsChanged(old.runner.context, runner.context) { continue }
             do {

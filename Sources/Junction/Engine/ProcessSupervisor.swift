@@ -57,6 +57,8 @@ public final class ProcessSupervisor: Service, Sendable {
     let status: ProcessStatusBoard
     private let entries: Mutex<[String: Entry]>
     private let reloads = Mutex<(count: Int, report: ReloadReport?)>((0, nil))
+    /// The contents of process files refused at the last reload, so a refusal is reported once.
+    let refusedSources = Mutex<[String: Data]>([:])
     private let commands: AsyncStream<(Command, CheckedContinuation<Reply, Never>)>
     private let sink: AsyncStream<(Command, CheckedContinuation<Reply, Never>)>.Continuation
 
