@@ -113,4 +113,39 @@ struct MosquittoEngineTests {
             }
         }
     }
+
+    @Test("A message the engine could not process stays unacknowledged at Mosquitto and reaches the next run of the process")
+    func unacknowledgedUntilProcessed() async throws {
+        try await withMosquitto { mosquitto in
+            let (root, definitions) = try definitionFolder(
+                connectors: ["local": Self.local, "out": #"{"type": "file", "directory": "blocked"}"#,
+                             "mosq": #"{"type": "mqtt", "url": "mqtt://127.0.0.1:\#(mosquitto.port)", "sessionExpiry": "10m"}"#],
+                processes: ["jobs": """
+                    {"listen": {"connector": "mosq", "topic": "jobs/+", "qos": 1, "retainHandling": 1},
+                     "steps": [{"send": {"connector": "out", "name": "{{topic[1]}}.txt", "mode": "append"}}]}
+                    """])
+            // Retained, so the process gets it as soon as it subscribes (Mosquitto cannot tell when that is).
+            try await withMQTTClient(port: mosquitto.port) { client in
+                try await client.publish(to: "jobs/first", string: "job 1", qos: .atLeastOnce, retain: true)
+            }
+            try Data("not a folder".utf8).write(to: root.appendingPathComponent("blocked"))
+            try await EngineHarness(definitions: definitions, root: root, listeners: []).run(until: { true }) { h in
+                try await waitUntil("the job failed in the first run") { try h.trackingEvents().contains { $0.event == .failed } }
+            }
+            // The retained copy is cleared (the empty message also reaches the session, as an empty
+            // line): a "job 1" line in the second run can only come from the unacknowledged message.
+            try await withMQTTClient(port: mosquitto.port) { client in
+                try await client.publish(to: "jobs/first", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
+            }
+            // The first run's folder went with it, "blocked" included: the file can be written now.
+            try await EngineHarness(definitions: definitions, root: root, listeners: []).run(until: { true }) { h in
+                let written = root.appendingPathComponent("blocked/first.txt")
+                try await waitUntil("the job written by the second run", timeout: .seconds(10)) {
+                    let lines = (try? String(contentsOf: written, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false)
+                    return lines?.contains("job 1") == true
+                }
+                try await waitUntil("completed") { try h.trackingEvents().contains { $0.event == .completed } }
+            }
+        }
+    }
 }
