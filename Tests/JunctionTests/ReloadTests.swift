@@ -89,6 +89,11 @@ struct ReloadTests {
             let fromC = try await next(out)
             #expect(fromC.topic == "out/c" && String(buffer: fromC.payload) == "new")
             #expect(Set(h.engine.runners.map(\.context.name)) == ["a", "c"])
+
+            // A changed Listen topic: the old filter does not stay subscribed in the session.
+            let moved = try await save(h, "c", Self.copy("in/c2", to: "out/c"))
+            #expect(moved.restarted == ["c"], "\(moved)")
+            try await waitUntil("c subscribed to its new topic only") { try await h.session("c")?.subscriptions == ["in/c2"] }
         }
     }
 

@@ -79,6 +79,8 @@ extension ProcessSupervisor {
                 logger.notice("process added", metadata: ["process.name": "\(name)"])
             }
         }
+        // A refused new process that is gone again leaves nothing behind.
+        for name in status.snapshot.keys where files[name] == nil && entry(name) == nil { status.remove(name) }
         return report
     }
 
