@@ -33,16 +33,17 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Tracking files (<data>/tracking/YYYY-MM-DD.jsonl) older than this are deleted, e.g. 30d; \"off\" keeps them.")
     var trackingRetention = "30d"
 
-    @Option(help: "Log format: text or json.")
-    var logFormat: LogFormat = .text
+    @Option(help: "Log format: text, json, or auto (text when standard error is a terminal, JSON lines otherwise).")
+    var logFormat: LogFormat = .auto
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    enum LogFormat: String, ExpressibleByArgument { case text, json }
+    enum LogFormat: String, ExpressibleByArgument { case text, json, auto }
 
     func run() async throws {
-        let (format, level) = (logFormat, logLevel)
+        let format = logFormat == .auto ? (isatty(STDERR_FILENO) == 1 ? LogFormat.text : .json) : logFormat
+        let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
