@@ -172,4 +172,24 @@ struct ReloadTests {
             try await tasks.waitForAll()
         }
     }
+
+    @Test("A paused HTTP Listen answers 503 until it is resumed")
+    func pausedHTTPRoute() async throws {
+        let harness = try EngineHarness(
+            connectors: ["local": Self.local, "web": #"{"type": "http-listener", "port": 0}"#],
+            processes: ["echo": #"{"listen": {"connector": "web", "path": "/echo"}, "steps": [{"map": {"seen": "{{properties.http.method}}"}}]}"#])
+        try await harness.runHTTP(connector: "web", routes: ["POST /echo"]) { h, port in
+            let client = CurlClient()
+            let request = CurlRequest(url: "http://127.0.0.1:\(port)/echo", method: "POST", body: Array("x".utf8))
+            #expect(try await client.perform(request).status == 200)
+            #expect(await h.engine.supervisor.pause("echo") == .done(.paused))
+            let paused = try await client.perform(request)
+            #expect(paused.status == 503 && String(buffer: paused.body).contains("paused"))
+            #expect(try await client.perform(CurlRequest(url: "http://127.0.0.1:\(port)/other", method: "POST")).status == 404)
+            #expect(await h.engine.supervisor.resume("echo") == .done(.running))
+            try await waitUntil("the route served again") { h.engine.resources.http.routes(of: "web").contains("POST /echo") }
+            #expect(try await client.perform(request).status == 200)
+            #expect(await h.engine.supervisor.pause("nope") == .unknownProcess)
+        }
+    }
 }

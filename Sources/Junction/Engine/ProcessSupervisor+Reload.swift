@@ -66,6 +66,8 @@ extension ProcessSupervisor {
                 await halt(name)
                 replace(name, with: Entry(runner: runner, source: file.contents, paused: old.paused))
                 if old.paused {
+                    environment.markPaused(old.runner, false)
+                    environment.markPaused(runner, true)
                     status.set(name, .paused)
                 } else {
                     launch(name, in: &tasks)
@@ -127,6 +129,12 @@ struct ProcessEnvironment: Sendable {
             if case .mqttBroker? = before?.kind, case .mqttBroker? = after?.kind { return false }
             return before != after
         }
+    }
+
+    /// A paused HTTP Listen's route answers 503 (try again later) instead of 404.
+    func markPaused(_ runner: ProcessRunner, _ paused: Bool) {
+        guard case .http(let listen) = runner.context.definition.listen else { return }
+        resources.http.server(for: listen.connector)?.setPaused(HTTPListenerServer.Route(method: listen.method, path: listen.path), paused)
     }
 
     /// Ends the persistent in-process session of a process that is gone, so the broker stops

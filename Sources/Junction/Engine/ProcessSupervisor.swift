@@ -138,6 +138,7 @@ public final class ProcessSupervisor: Service, Sendable {
             guard entries.withLock({ $0[name] }) != nil else { return .control(.unknownProcess) }
             await halt(name)
             entries.withLock { $0[name]?.paused = true }
+            if let runner = entry(name)?.runner { environment.markPaused(runner, true) }
             status.set(name, .paused)
             environment.logger.notice("process paused", metadata: ["process.name": "\(name)"])
             return .control(.done(.paused))
@@ -164,6 +165,7 @@ public final class ProcessSupervisor: Service, Sendable {
     /// Starts the entry's runner in a service group of its own.
     func launch(_ name: String, in tasks: inout TaskGroup<Void>) {
         guard let entry = entries.withLock({ $0[name] }), !entry.paused, entry.handle == nil else { return }
+        environment.markPaused(entry.runner, false)
         let service = ReportingService(runner: entry.runner, status: status, logger: environment.logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: service, successTerminationBehavior: .gracefullyShutdownGroup,
@@ -192,6 +194,7 @@ public final class ProcessSupervisor: Service, Sendable {
 
     func remove(_ name: String) async {
         await halt(name)
+        if let runner = entry(name)?.runner { environment.markPaused(runner, false) }
         _ = entries.withLock { $0.removeValue(forKey: name) }
         status.remove(name)
     }
