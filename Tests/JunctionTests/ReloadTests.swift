@@ -192,4 +192,23 @@ struct ReloadTests {
             #expect(await h.engine.supervisor.pause("nope") == .unknownProcess)
         }
     }
+
+    @Test("A new process on an http-listener no process used at start gets its server from the reload")
+    func newHTTPListener() async throws {
+        let (root, definitions) = try definitionFolder(
+            connectors: ["local": Self.local, "web": #"{"type": "http-listener", "port": 0}"#],
+            processes: ["copy": Self.copy("in", to: "out")])
+        let harness = try EngineHarness(definitions: definitions, root: root, listeners: [], watch: DefinitionDirectories(
+            processes: root.appendingPathComponent("Processes").path, connectors: root.appendingPathComponent("Connectors").path,
+            interval: .milliseconds(50)))
+        try await harness.run { h in
+            #expect(h.engine.resources.http.routes(of: "web").isEmpty)
+            let added = try await save(h, "hook", #"{"listen": {"connector": "web", "path": "/hook"}, "steps": [{"reply": {"status": 201, "body": "hooked"}}]}"#)
+            #expect(added.started == ["hook"] && added.refused.isEmpty, "\(added)")
+            try await waitUntil("the route served") { h.engine.resources.http.routes(of: "web") == ["POST /hook"] }
+            let port = try await h.engine.resources.http.boundPort(of: "web")
+            let answer = try await CurlClient().perform(CurlRequest(url: "http://127.0.0.1:\(port)/hook", method: "POST", body: Array("x".utf8)))
+            #expect(answer.status == 201 && String(buffer: answer.body) == "hooked")
+        }
+    }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MQTTBroker
 import MQTTCore
+import ServiceLifecycle
 
 /// A process definition file as read for a reload.
 public struct DefinitionFile: Sendable, Hashable {
@@ -49,6 +50,7 @@ extension ProcessSupervisor {
             var runner = environment.runner(process, connectors: definitions.connectors)
             if let old, old.source == file.contents, !environment.connectorsChanged(old.runner.context, runner.context) { continue }
             do {
+                try await startHTTPServerIfNeeded(for: runner, in: &tasks)
                 try environment.check(runner)
             } catch {
                 report.refused[name] = "\(error)"
@@ -57,6 +59,13 @@ extension ProcessSupervisor {
                 continue
             }
             if let old {
+                let connector = process.listen.connector
+                if case .httpListener? = runner.context.connectors[connector]?.kind,
+                   old.runner.context.connectors[connector] != runner.context.connectors[connector] {
+                    logger.warning("a changed http-listener address or token applies when the daemon restarts", metadata: [
+                        "process.name": "\(name)", "connector.name": "\(connector)",
+                    ])
+                }
                 let previous = Self.sessionKey(old.runner.context.definition)
                 runner.freshSession = previous != nil && previous != Self.sessionKey(process)
                 if runner.freshSession {
@@ -84,6 +93,23 @@ extension ProcessSupervisor {
         // A refused new process that is gone again leaves nothing behind.
         for name in status.snapshot.keys where files[name] == nil && entry(name) == nil { status.remove(name) }
         return report
+    }
+
+    /// Starts the server of an `http-listener` connector that none of the processes at start
+    /// listened on, and waits until it is bound; throws when it cannot bind.
+    func startHTTPServerIfNeeded(for runner: ProcessRunner, in tasks: inout TaskGroup<Void>) async throws {
+        guard case .http(let listen) = runner.context.definition.listen,
+              case .httpListener(let definition)? = runner.context.connectors[listen.connector]?.kind,
+              let server = environment.resources.http.makeServer(connector: listen.connector, definition) else { return }
+        let group = ServiceGroup(configuration: .init(services: [server], logger: environment.logger))
+        addedServers.withLock { $0.append(group) }
+        tasks.addTask { try? await group.run() }
+        do {
+            _ = try await server.boundPort()
+        } catch {
+            environment.resources.http.dropServer(server)
+            throw error
+        }
     }
 
     /// What identifies a Listen's broker subscription; nil when it has none (HTTP, file).

@@ -59,6 +59,8 @@ public final class ProcessSupervisor: Service, Sendable {
     private let reloads = Mutex<(count: Int, report: ReloadReport?)>((0, nil))
     /// The contents of process files refused at the last reload, so a refusal is reported once.
     let refusedSources = Mutex<[String: Data]>([:])
+    /// Servers of http-listener connectors first used by a reload; stopped after the processes.
+    let addedServers = Mutex<[ServiceGroup]>([])
     private let commands: AsyncStream<(Command, CheckedContinuation<Reply, Never>)>
     private let sink: AsyncStream<(Command, CheckedContinuation<Reply, Never>)>.Continuation
 
@@ -126,6 +128,8 @@ public final class ProcessSupervisor: Service, Sendable {
             }
             let running = entries.withLock { $0.values.compactMap(\.handle) }
             for handle in running { await handle.group.triggerGracefulShutdown() }
+            for handle in running { try? await handle.finished.value() }
+            for server in addedServers.withLock({ $0 }) { await server.triggerGracefulShutdown() }
             await tasks.waitForAll()
         }
         // Commands sent while stopping get an answer too.
