@@ -40,6 +40,11 @@ final class OnceValue<Value: Sendable>: Sendable {
 
     func set(_ value: Value) { settle(.set(value)) }
 
+    /// Whether the value is set (or failed).
+    var isSettled: Bool {
+        state.withLock { if case .waiting = $0 { false } else { true } }
+    }
+
     func fail(_ message: String) { settle(.failed(message)) }
 
     /// The value once it is set; throws if it failed.

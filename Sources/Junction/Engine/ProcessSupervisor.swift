@@ -85,7 +85,7 @@ public final class ProcessSupervisor: Service, Sendable {
     /// file does not start it).
     public func pause(_ name: String) async -> ControlResult { await control(.pause(name)) }
 
-    /// Starts a paused process again.
+    /// Starts a paused process again (or one that ended because it could not start).
     public func resume(_ name: String) async -> ControlResult { await control(.resume(name)) }
 
     /// Stops the process and starts it again with the same definition.
@@ -149,7 +149,9 @@ public final class ProcessSupervisor: Service, Sendable {
         case .resume(let name):
             guard let entry = entries.withLock({ $0[name] }) else { return .control(.unknownProcess) }
             entries.withLock { $0[name]?.paused = false }
-            if entry.handle == nil { launch(name, in: &tasks) }
+            // Paused, or ended on its own (it could not start): start it (again).
+            if let handle = entry.handle, handle.finished.isSettled { await halt(name) }
+            launch(name, in: &tasks)
             environment.logger.notice("process resumed", metadata: ["process.name": "\(name)"])
             return .control(.done(.running))
         case .restart(let name):
