@@ -211,4 +211,29 @@ struct ReloadTests {
             #expect(answer.status == 201 && String(buffer: answer.body) == "hooked")
         }
     }
+
+    @Test("Saving an http-listener connector with a new token applies it to the next request")
+    func tokenRotation() async throws {
+        let (root, definitions) = try definitionFolder(
+            connectors: ["local": Self.local, "web": #"{"type": "http-listener", "port": 0, "token": "one"}"#],
+            processes: ["hook": #"{"listen": {"connector": "web", "path": "/hook"}, "steps": [{"reply": {"status": 202}}]}"#])
+        let harness = try EngineHarness(definitions: definitions, root: root, listeners: [], watch: DefinitionDirectories(
+            processes: root.appendingPathComponent("Processes").path, connectors: root.appendingPathComponent("Connectors").path,
+            interval: .milliseconds(50)))
+        try await harness.runHTTP(connector: "web", routes: ["POST /hook"]) { h, port in
+            let client = CurlClient()
+            func status(_ token: String) async throws -> Int {
+                try await client.perform(CurlRequest(url: "http://127.0.0.1:\(port)/hook", method: "POST",
+                                                     headers: [("Authorization", "Bearer \(token)")])).status
+            }
+            #expect(try await status("one") == 202)
+            let before = h.engine.supervisor.lastReload.count
+            try Data(#"{"type": "http-listener", "port": 0, "token": "two"}"#.utf8).write(to: root.appendingPathComponent("Connectors/web.json"))
+            try await waitUntil("the reload") { h.engine.supervisor.lastReload.count > before }
+            #expect(h.engine.supervisor.lastReload.report?.restarted == ["hook"])
+            try await waitUntil("the route served again") { h.engine.resources.http.routes(of: "web") == ["POST /hook"] }
+            #expect(try await status("one") == 401)
+            #expect(try await status("two") == 202)
+        }
+    }
 }

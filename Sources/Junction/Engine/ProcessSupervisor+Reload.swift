@@ -60,11 +60,16 @@ extension ProcessSupervisor {
             }
             if let old {
                 let connector = process.listen.connector
-                if case .httpListener? = runner.context.connectors[connector]?.kind,
-                   old.runner.context.connectors[connector] != runner.context.connectors[connector] {
-                    logger.warning("a changed http-listener address or token applies when the daemon restarts", metadata: [
-                        "process.name": "\(name)", "connector.name": "\(connector)",
-                    ])
+                if case .httpListener(let listener)? = runner.context.connectors[connector]?.kind,
+                   old.runner.context.connectors[connector] != runner.context.connectors[connector],
+                   let server = environment.resources.http.server(for: connector) {
+                    if server.update(listener) {
+                        logger.notice("http-listener settings applied", metadata: ["connector.name": "\(connector)"])
+                    } else {
+                        logger.warning("a changed http-listener host or port applies when the daemon restarts", metadata: [
+                            "process.name": "\(name)", "connector.name": "\(connector)",
+                        ])
+                    }
                 }
                 let previous = Self.sessionKey(old.runner.context.definition)
                 runner.freshSession = previous != nil && previous != Self.sessionKey(process)

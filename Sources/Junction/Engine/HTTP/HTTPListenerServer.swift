@@ -43,7 +43,9 @@ final class HTTPListenerServer: Service, Sendable {
     }
 
     let connector: String
-    let definition: HTTPListenerDefinition
+    private let current: Mutex<HTTPListenerDefinition>
+    /// The definition in force: host and port as bound at start, the token as last updated.
+    var definition: HTTPListenerDefinition { current.withLock { $0 } }
     let logger: Logger
     /// The largest request body taken.
     static let maxBodyBytes = 16 * 1024 * 1024
@@ -55,7 +57,7 @@ final class HTTPListenerServer: Service, Sendable {
 
     init(connector: String, definition: HTTPListenerDefinition, logger: Logger) {
         self.connector = connector
-        self.definition = definition
+        self.current = Mutex(definition)
         self.logger = logger
     }
 
@@ -71,6 +73,16 @@ final class HTTPListenerServer: Service, Sendable {
 
     func remove(_ route: Route) {
         _ = routes.withLock { $0.removeValue(forKey: route) }
+    }
+
+    /// Applies a changed definition while running: a new token applies to the next request;
+    /// returns false (nothing changed) when host or port differ, which need a new server.
+    func update(_ definition: HTTPListenerDefinition) -> Bool {
+        current.withLock { current in
+            guard current.host == definition.host, current.port == definition.port else { return false }
+            current = definition
+            return true
+        }
     }
 
     /// Marks the route of a paused process (or unmarks it).
