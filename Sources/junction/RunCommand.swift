@@ -30,22 +30,33 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Bearer token the admin API requires (\"${env:NAME}\" reads it from the environment).")
     var adminToken: String?
 
-    @Option(help: "Log format: text or json.")
-    var logFormat: LogFormat = .text
+    @Option(help: "Tracking files (<data>/tracking/YYYY-MM-DD.jsonl) older than this are deleted, e.g. 30d; \"off\" keeps them.")
+    var trackingRetention = "30d"
+
+    @Option(help: "Log format: text, json, or auto (text when standard error is a terminal, JSON lines otherwise).")
+    var logFormat: LogFormat = .auto
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
 
-    enum LogFormat: String, ExpressibleByArgument { case text, json }
+    enum LogFormat: String, ExpressibleByArgument { case text, json, auto }
 
     func run() async throws {
-        let (format, level) = (logFormat, logLevel)
+        let format = logFormat == .auto ? (isatty(STDERR_FILENO) == 1 ? LogFormat.text : .json) : logFormat
+        let level = logLevel
         LoggingSystem.bootstrap { label in
             var handler: any LogHandler = format == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler
         }
         let logger = Logger(label: "junction")
+        var trackingRetentionMilliseconds: Int64?
+        if trackingRetention != "off" {
+            guard let milliseconds = Units.milliseconds(trackingRetention), milliseconds > 0 else {
+                throw ValidationError("--tracking-retention: expected a duration like \"30d\" or \"12h\", or \"off\"; found \"\(trackingRetention)\"")
+            }
+            trackingRetentionMilliseconds = milliseconds
+        }
         let definitions = DefinitionLoader.load(processes: processes, connectors: connectors)
         if !definitions.problems.isEmpty {
             logger.error("definitions with problems are left out", metadata: [
@@ -66,7 +77,8 @@ struct RunCommand: AsyncParsableCommand {
             try admin?.validate()
         }
         let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd,
-                            logger: logger, admin: admin)
+                            logger: logger, admin: admin, trackingRetention: trackingRetentionMilliseconds,
+                            watch: DefinitionDirectories(processes: processes, connectors: connectors))
         if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
         if let broker = engine.broker {
             logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map(\.url))"])

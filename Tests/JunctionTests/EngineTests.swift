@@ -79,7 +79,7 @@ struct EngineHarness {
 }
 
 /// Polls `condition` until it holds, failing after `timeout` (state that has no event to await).
-func waitUntil(_ what: String, timeout: Duration = .seconds(5), _ condition: () async throws -> Bool) async throws {
+func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
         guard ContinuousClock.now < deadline else { throw ProcessError(message: "timed out waiting for \(what)", permanent: true) }

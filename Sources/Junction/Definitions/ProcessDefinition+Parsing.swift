@@ -79,8 +79,9 @@ final class ProcessParser {
         if let archiving = reader.object(object["archiving"], reader.join(path, "archiving"), allowed: ["directory", "retention"]) {
             let p = reader.join(path, "archiving")
             if let directory = required(reader.string(archiving["directory"], "\(p).directory"), archiving, "directory", p, "the folder archived documents go to") {
-                options.archiving = ArchivingDefinition(directory: directory,
-                                                        retentionMilliseconds: reader.duration(archiving["retention"], "\(p).retention"))
+                let retention = reader.duration(archiving["retention"], "\(p).retention")
+                if retention == 0 { reader.problem("\(p).retention", "expected a duration above zero, like \"30d\"; leave it out to keep every file") }
+                options.archiving = ArchivingDefinition(directory: directory, retentionMilliseconds: retention == 0 ? nil : retention)
             }
         }
         if let tracking = reader.object(object["tracking"], reader.join(path, "tracking"), allowed: nil) {

@@ -16,8 +16,9 @@ extension ProcessRunner {
     func runExternalMQTT(_ listen: ListenDefinition.MQTTListen, _ definition: MQTTConnectorDefinition) async throws {
         let maxInFlight = context.definition.maxInFlight
         let clientID = externalClientID(listen.connector, definition)
-        let configuration = ExternalMQTTClients.configuration(definition, clientID: clientID, persistent: true,
+        var configuration = ExternalMQTTClients.configuration(definition, clientID: clientID, persistent: true,
                                                               receiveMaximum: maxInFlight)
+        if freshSession { configuration.cleanStart = true }
         guard let client = await ExternalMQTTClients.connect(configuration, connector: listen.connector, logger: context.logger) else {
             return  // shut down before the broker could be reached
         }

@@ -11,6 +11,9 @@ import ServiceLifecycle
 /// stays unacknowledged in the process's broker session and comes again when the session resumes.
 public struct ProcessRunner: Service {
     public let context: ProcessContext
+    /// Start the Listen's broker session clean once (after a reload changed its subscription, so
+    /// the old filter does not stay subscribed in the persistent session).
+    public var freshSession = false
 
     public init(context: ProcessContext) { self.context = context }
 
@@ -42,7 +45,7 @@ public struct ProcessRunner: Service {
             clientID: clientID,
             subscriptions: [MQTTSubscription(topicFilter: filter, qos: listen.qos, noLocal: listen.noLocal,
                                              retainAsPublished: listen.retainAsPublished, retainHandling: listen.retainHandling)],
-            cleanStart: false, sessionExpiry: .max, receiveMaximum: maxInFlight)
+            cleanStart: freshSession, sessionExpiry: .max, receiveMaximum: maxInFlight)
         context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)"])
         await withGracefulShutdownHandler {
             await Self.forEach(subscription, atMost: maxInFlight) { delivery in

@@ -189,6 +189,25 @@ public final class TrackingLog: Service, Sendable {
         }
     }
 
+    /// Removes the day files (`YYYY-MM-DD.jsonl`) whose whole day ended more than `retention`
+    /// milliseconds before `now`; the current day's file always stays. Returns the names removed.
+    @discardableResult
+    public func purge(olderThan retention: Int64, now: Date = Date()) -> [String] {
+        let cutoff = now.addingTimeInterval(-Double(retention) / 1000)
+        let today = Self.dayString(now)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        var removed: [String] = []
+        for name in names.sorted() where name.hasSuffix(".jsonl") {
+            let day = String(name.dropLast(6))
+            guard day != today, day.count == 10,
+                  let start = try? Date(day + "T00:00:00Z", strategy: .iso8601.year().month().day().time(includingFractionalSeconds: false))
+            else { continue }
+            guard start.addingTimeInterval(86_400) <= cutoff else { continue }
+            if (try? FileManager.default.removeItem(at: directory.appendingPathComponent(name))) != nil { removed.append(name) }
+        }
+        return removed
+    }
+
     /// Writes what is pending and closes the current file (the next write opens it again).
     public func close() async {
         flush()

@@ -35,6 +35,7 @@ public struct AdminServer: Service {
     let metrics: EngineMetrics
     let status: ProcessStatusBoard
     let broker: MQTTBroker?
+    let supervisor: ProcessSupervisor
     let logger: Logger
     let onBound: @Sendable (Int) -> Void
 
@@ -58,21 +59,49 @@ public struct AdminServer: Service {
         router.get("api/processes") { [status] _, _ -> Response in
             var lines: [String] = []
             for (name, state) in status.snapshot.sorted(by: { $0.key < $1.key }) {
-                let text: String
-                switch state {
-                case .starting: text = "starting"
-                case .running: text = "running"
-                case .stopped: text = "stopped"
-                case .failed(let error): text = "failed: \(error)"
-                }
-                lines.append(#"{"name": \#(Self.quoted(name)), "status": \#(Self.quoted(text))}"#)
+                lines.append(#"{"name": \#(Self.quoted(name)), "status": \#(Self.quoted(Self.text(state)))}"#)
             }
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: "[" + lines.joined(separator: ", ") + "]\n")))
         }
+        // POST /api/processes/NAME/pause|resume|restart
+        router.post("api/processes/:name/:action") { [supervisor] _, context -> Response in
+            guard let name = context.parameters.get("name"), let action = context.parameters.get("action") else {
+                return Self.json(.notFound, #"{"error": "no such process"}"#)
+            }
+            let result: ProcessSupervisor.ControlResult
+            switch action {
+            case "pause": result = await supervisor.pause(name)
+            case "resume": result = await supervisor.resume(name)
+            case "restart": result = await supervisor.restart(name)
+            default: return Self.json(.notFound, #"{"error": \#(Self.quoted("unknown action \(action); expected pause, resume or restart"))}"#)
+            }
+            switch result {
+            case .done(let state):
+                return Self.json(.ok, #"{"name": \#(Self.quoted(name)), "status": \#(Self.quoted(Self.text(state)))}"#)
+            case .unknownProcess:
+                return Self.json(.notFound, #"{"error": \#(Self.quoted("no process named \(name)"))}"#)
+            case .refused(let why):
+                return Self.json(.conflict, #"{"error": \#(Self.quoted(why))}"#)
+            }
+        }
         let app = Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
                               onServerRunning: { [onBound] channel in onBound(channel.localAddress?.port ?? 0) }, logger: logger)
         try await app.runService()
+    }
+
+    static func text(_ state: ProcessStatusBoard.State) -> String {
+        switch state {
+        case .starting: "starting"
+        case .running: "running"
+        case .stopped: "stopped"
+        case .paused: "paused"
+        case .failed(let error): "failed: \(error)"
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
     }
 
     static func quoted(_ text: String) -> String {

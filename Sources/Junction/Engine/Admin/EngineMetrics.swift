@@ -52,7 +52,7 @@ public final class EngineMetrics: Sendable {
 /// What each process is doing, for `/api/processes` and `/ready`.
 public final class ProcessStatusBoard: Sendable {
     public enum State: Sendable, Hashable, Codable {
-        case starting, running, failed(String), stopped
+        case starting, running, failed(String), stopped, paused
     }
 
     private let states = Mutex<[String: State]>([:])
@@ -62,6 +62,9 @@ public final class ProcessStatusBoard: Sendable {
     }
 
     public func set(_ name: String, _ state: State) { states.withLock { $0[name] = state } }
+
+    /// Forgets a process (its file was deleted).
+    public func remove(_ name: String) { _ = states.withLock { $0.removeValue(forKey: name) } }
 
     public var snapshot: [String: State] { states.withLock { $0 } }
 }

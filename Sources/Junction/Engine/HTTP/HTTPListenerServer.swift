@@ -45,17 +45,21 @@ final class HTTPListenerServer: Service, Sendable {
     }
 
     let connector: String
-    let definition: HTTPListenerDefinition
+    private let current: Mutex<HTTPListenerDefinition>
+    /// The definition in force: host and port as bound at start, the token as last updated.
+    var definition: HTTPListenerDefinition { current.withLock { $0 } }
     let logger: Logger
     /// The largest request body taken.
     static let maxBodyBytes = 16 * 1024 * 1024
 
     private let routes = Mutex<[Route: Handler]>([:])
+    /// Routes of paused processes: answered 503 until the process runs again.
+    private let pausedRoutes = Mutex<Set<Route>>([])
     private let binding = Mutex<Binding>(.waiting([]))
 
     init(connector: String, definition: HTTPListenerDefinition, logger: Logger) {
         self.connector = connector
-        self.definition = definition
+        self.current = Mutex(definition)
         self.logger = logger
     }
 
@@ -71,6 +75,21 @@ final class HTTPListenerServer: Service, Sendable {
 
     func remove(_ route: Route) {
         _ = routes.withLock { $0.removeValue(forKey: route) }
+    }
+
+    /// Applies a changed definition while running: a new token applies to the next request;
+    /// returns false (nothing changed) when host or port differ, which need a new server.
+    func update(_ definition: HTTPListenerDefinition) -> Bool {
+        current.withLock { current in
+            guard current.host == definition.host, current.port == definition.port else { return false }
+            current = definition
+            return true
+        }
+    }
+
+    /// Marks the route of a paused process (or unmarks it).
+    func setPaused(_ route: Route, _ paused: Bool) {
+        _ = pausedRoutes.withLock { paused ? $0.insert(route).inserted : $0.remove(route) != nil }
     }
 
     var routeNames: [String] {
@@ -158,7 +177,12 @@ final class HTTPListenerServer: Service, Sendable {
         let (handler, pathKnown) = routes.withLock { routes in
             (routes[Route(method: method, path: path)], routes.keys.contains { $0.path == path })
         }
-        guard let handler else { return pathKnown ? .text(405, "method \(method) not allowed on \(path)") : .text(404, "no process listens on \(path)") }
+        guard let handler else {
+            if pausedRoutes.withLock({ $0.contains(Route(method: method, path: path)) }) {
+                return .text(503, "the process serving \(method) \(path) is paused")
+            }
+            return pathKnown ? .text(405, "method \(method) not allowed on \(path)") : .text(404, "no process listens on \(path)")
+        }
         var request = request
         let body: ByteBuffer
         do {

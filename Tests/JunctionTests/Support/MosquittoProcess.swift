@@ -1,0 +1,119 @@
+import Foundation
+import NIOCore
+import NIOPosix
+
+/// A real Mosquitto (`/usr/sbin/mosquitto`, Debian package `mosquitto`) on a free loopback
+/// port, no persistence, for the engine's external-broker tests.
+///
+/// A trimmed copy of `Tests/MQTTClientTests/Support/Mosquitto.swift` and `ChildProcess.swift`
+/// (a test target cannot import another's files). Unlike those, the output goes to a log file
+/// instead of pipes, so nothing has to drain them and no reader thread can keep a test alive;
+/// every wait has a deadline, and ``withMosquitto(_:)`` always kills the child.
+final class MosquittoProcess: @unchecked Sendable {
+    let port: Int
+    let directory: URL
+    private let process: Process
+
+    private init(port: Int, directory: URL, process: Process) {
+        self.port = port
+        self.directory = directory
+        self.process = process
+    }
+
+    var log: String { (try? String(contentsOf: directory.appendingPathComponent("mosquitto.log"), encoding: .utf8)) ?? "" }
+
+    static func start() async throws -> MosquittoProcess {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") else {
+            throw StartFailure(message: "mosquitto is not installed: install the Debian package mosquitto (make test-deps does)")
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("engine-mosquitto-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        var failure = "mosquitto did not start"
+        for _ in 0..<3 {  // a probed free port can be taken before mosquitto binds it: try another
+            let port = try await freePort()
+            var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "persistence false", "log_dest stderr",
+                         "log_type error", "log_type warning", "log_type notice"]
+            if geteuid() == 0 { lines.append("user root") }
+            let config = directory.appendingPathComponent("mosquitto.conf")
+            try (lines.joined(separator: "\n") + "\n").write(to: config, atomically: true, encoding: .utf8)
+            let logFile = directory.appendingPathComponent("mosquitto.log")
+            FileManager.default.createFile(atPath: logFile.path, contents: nil)
+            let output = try FileHandle(forWritingTo: logFile)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+            process.arguments = ["-c", config.path]
+            process.standardInput = FileHandle.nullDevice
+            process.standardOutput = output
+            process.standardError = output
+            // The test runner's threads block some signals and a child inherits the mask: start
+            // it with none blocked, as a shell would.
+            var none = sigset_t()
+            var saved = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, &saved)
+            defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+            try process.run()
+            try? output.close()
+            let mosquitto = MosquittoProcess(port: port, directory: directory, process: process)
+            let deadline = ContinuousClock.now + .seconds(10)
+            while ContinuousClock.now < deadline && process.isRunning {
+                if await accepts(port: port) { return mosquitto }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            failure = "mosquitto did not accept connections on \(port): \(mosquitto.log)"
+            await mosquitto.kill()
+        }
+        try? FileManager.default.removeItem(at: directory)
+        throw StartFailure(message: failure)
+    }
+
+    /// SIGKILL, then waits (at most 5 s) until the child is gone.
+    func kill() async {
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
+    func stop() async {
+        await kill()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    static func freePort() async throws -> Int {
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        return port
+    }
+
+    static func accepts(port: Int) async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.milliseconds(500)).connect(host: "127.0.0.1", port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    struct StartFailure: Error, CustomStringConvertible {
+        var message: String
+        var description: String { message }
+    }
+}
+
+/// Runs `body` with a started Mosquitto, always killing it afterwards.
+func withMosquitto<T>(_ body: (MosquittoProcess) async throws -> T) async throws -> T {
+    let mosquitto = try await MosquittoProcess.start()
+    do {
+        let result = try await body(mosquitto)
+        await mosquitto.stop()
+        return result
+    } catch {
+        await mosquitto.stop()
+        throw error
+    }
+}
