@@ -14,6 +14,7 @@ public struct Engine: Sendable {
     public let status: ProcessStatusBoard
     private let admin: AdminServer?
     private let reloader: BrokerReloader?
+    private let bridge: BridgeService?
     private let logger: Logger
 
     /// - Parameters:
@@ -45,11 +46,12 @@ public struct Engine: Sendable {
         self.admin = admin.map {
             AdminServer(configuration: $0, metrics: metrics, status: status, broker: broker, logger: logger, onBound: onAdminBound)
         }
-        let resources = EngineResources(definitions: definitions, logger: logger)
+        let resources = EngineResources(definitions: definitions, logger: logger, dataDirectory: dataDirectory)
         self.resources = resources
+        bridge = BridgeService.make(definitions: definitions, broker: broker, mqtt: resources.mqtt, logger: logger)
         runners = definitions.processes.keys.sorted().compactMap { name in
             guard let process = definitions.processes[name] else { return nil }
-            let caches = CacheStore(definitions: process.caches)
+            let caches = CacheStore(definitions: process.caches, file: dataDirectory.appendingPathComponent("caches/\(name).sqlite"), logger: logger)
             return ProcessRunner(context: ProcessContext(
                 definition: process, connectors: definitions.connectors, broker: broker, resources: resources, caches: caches,
                 tracking: tracking,
@@ -64,6 +66,7 @@ public struct Engine: Sendable {
         if let broker { services.append(.init(service: broker)) }
         if let reloader { services.append(.init(service: reloader.watcher())) }
         for service in resources.services { services.append(.init(service: service)) }
+        if let bridge { services.append(.init(service: bridge)) }
         if let admin { services.append(.init(service: admin)) }
         for runner in runners {
             services.append(.init(service: ReportingService(runner: runner, status: status, logger: logger),

@@ -1,0 +1,47 @@
+import Logging
+import MQTTClient
+import MQTTCore
+import ServiceLifecycle
+
+extension BridgeService {
+    /// Inward: subscribes upstream (persistent session, manual acknowledgement, No Local) and
+    /// publishes each message on the embedded broker before acknowledging it upstream, so a
+    /// message is never acknowledged before the embedded broker took it. Resubscribes after
+    /// the subscription fails; ends at graceful shutdown (when the link disconnects).
+    func runInward() async {
+        let subscriptions = definition.topics.filter(\.direction.inward).map {
+            MQTTSubscription(topicFilter: $0.remoteFilter, qos: $0.qos, noLocal: true, retainAsPublished: true)
+        }
+        var failures = 0
+        while !Task.isShuttingDownGracefully {
+            let waited = try? await cancelWhenGracefulShutdown { await self.link.waitForClient() }
+            guard let client = waited ?? nil, !Task.isShuttingDownGracefully else { return }
+            do {
+                try await client.subscribe(to: subscriptions, acknowledgement: .manual, unsubscribeOnExit: false) { messages in
+                    logger.info("bridge subscribed upstream", metadata: metadata.merging(["mqtt.topic": "\(subscriptions.map(\.topicFilter))"]) { $1 })
+                    failures = 0
+                    for try await message in messages {
+                        try await bringIn(message)
+                    }
+                }
+            } catch {
+                if Task.isShuttingDownGracefully { return }
+                failures += 1
+                logger.warning("bridge subscription upstream ended; subscribing again", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+                let count = failures
+                try? await cancelWhenGracefulShutdown { await OutboxForwarder.pause(count) }
+            }
+        }
+    }
+
+    /// Publishes one upstream message on the embedded broker, then acknowledges it upstream.
+    private func bringIn(_ message: MQTTMessage) async throws {
+        guard let topic = localTopic(for: message.topic) else {
+            try await message.ack()  // a parent level matched by "#" but outside the prefix
+            return
+        }
+        try await broker.publish(topic: topic, payload: message.payload, qos: message.qos, retain: message.retain,
+                                 properties: Self.forwardedProperties(message.properties), publisher: clientID)
+        try await message.ack()
+    }
+}
