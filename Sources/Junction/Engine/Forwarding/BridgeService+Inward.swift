@@ -14,8 +14,7 @@ extension BridgeService {
         }
         var failures = 0
         while !Task.isShuttingDownGracefully {
-            let waited = try? await cancelWhenGracefulShutdown { await self.link.waitForClient() }
-            guard let client = waited ?? nil, !Task.isShuttingDownGracefully else { return }
+            guard let client = await cancelWhenGracefulShutdown({ await self.link.waitForClient() }), !Task.isShuttingDownGracefully else { return }
             do {
                 try await client.subscribe(to: subscriptions, acknowledgement: .manual, unsubscribeOnExit: false) { messages in
                     logger.info("bridge subscribed upstream", metadata: metadata.merging(["mqtt.topic": "\(subscriptions.map(\.topicFilter))"]) { $1 })
@@ -29,7 +28,7 @@ extension BridgeService {
                 failures += 1
                 logger.warning("bridge subscription upstream ended; subscribing again", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 let count = failures
-                try? await cancelWhenGracefulShutdown { await OutboxForwarder.pause(count) }
+                await cancelWhenGracefulShutdown { await OutboxForwarder.pause(count) }
             }
         }
     }

@@ -118,7 +118,7 @@ final class BridgeService: Service, Sendable {
                 failures += 1
                 logger.error("bridge cannot subscribe on the embedded broker", metadata: metadata.merging(["error": "\(error)"]) { $1 })
                 let count = failures
-                try? await cancelWhenGracefulShutdown { await OutboxForwarder.pause(count) }
+                await cancelWhenGracefulShutdown { await OutboxForwarder.pause(count) }
             }
         }
         guard let subscription else { return }
@@ -185,7 +185,7 @@ final class BridgeService: Service, Sendable {
     private func publishUpstream(_ message: OutboxMessage) async -> Bool {
         var failures = 0
         while !Task.isShuttingDownGracefully {
-            guard let client = try? await cancelWhenGracefulShutdown({ await self.link.waitForClient() }) else { return false }
+            guard let client = await cancelWhenGracefulShutdown({ await self.link.waitForClient() }) else { return false }
             do {
                 try await client.publish(to: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
                                          properties: message.properties)
