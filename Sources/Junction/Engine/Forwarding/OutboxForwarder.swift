@@ -39,6 +39,11 @@ struct OutboxForwarder: Sendable {
             var done: [Int64] = []
             var bytes = 0
             for message in batch {
+                if !queue.isLinkUp && !done.isEmpty {
+                    // The next publish waits for the link: free the room of those already confirmed.
+                    await delete(done, bytes: bytes)
+                    (done, bytes) = ([], 0)
+                }
                 guard let refusal = await forward(message) else { break }  // cancelled: the rest stays stored
                 queue.forwarded(message.id, refusal: refusal.reason)
                 done.append(message.id)
