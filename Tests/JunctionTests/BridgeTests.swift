@@ -7,7 +7,7 @@ import NIOCore
 import Testing
 
 /// The embedded broker's bridge to a real Mosquitto, issue 6.
-@Suite("Engine: bridge of the embedded broker to an external broker", .serialized, .timeLimit(.minutes(1)))
+@Suite("Engine: bridge of the embedded broker to an external broker", .timeLimit(.minutes(1)))
 struct BridgeTests {
     static func connectors(_ up: UpstreamMosquitto) -> [String: String] {
         ["local": """

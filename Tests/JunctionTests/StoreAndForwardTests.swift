@@ -7,7 +7,7 @@ import Testing
 
 /// Store-and-forward of sends to an external broker (a real Mosquitto, started late, stopped
 /// and restarted on the same port), issue 6.
-@Suite("Engine: store-and-forward to an external broker", .serialized, .timeLimit(.minutes(1)))
+@Suite("Engine: store-and-forward to an external broker", .timeLimit(.minutes(1)))
 struct StoreAndForwardTests {
     static let local = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
 
@@ -80,6 +80,35 @@ struct StoreAndForwardTests {
                     }
                     #expect(Set(received.payloads) == ["m1", "m2", "m3", "m4"])
                     #expect(Set(received.payloads.prefix(2)) == stored, "the stored ones go first")
+                }
+            }
+        }
+    }
+
+    @Test("A message the external broker refuses is dead-lettered and does not hold up the ones behind it")
+    func refusedUpstream() async throws {
+        try await withUpstreamMosquitto(extraConfiguration: ["acl_file $DIR/acl"]) { up in
+            try "topic readwrite out/ok/#\n".write(to: up.directory.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
+            try await up.start()
+            try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
+                let harness = try ForwardingHarness(
+                    connectors: ["local": Self.local, "up": Self.upstream(up.url)],
+                    processes: ["fwd": #"{"listen": {"connector": "local", "topic": "in/#", "qos": 1}, "maxInFlight": 1, "steps": [{"send": {"connector": "up", "topic": "out/{{topic[1]}}/{{topic[2]}}", "qos": 1}}], "onError": {"deadLetter": {"connector": "local", "topic": "dead/fwd"}}}"#])
+                defer { harness.remove() }
+                try await harness.run(until: Self.processReady) { _, broker in
+                    let dead = try await broker.subscribe(clientID: "dead-reader", subscriptions: [MQTTSubscription(topicFilter: "dead/#", qos: .atLeastOnce)], cleanStart: true)
+                    let (letters, reader) = collect(dead)
+                    defer { reader.cancel() }
+                    for (topic, payload) in [("in/ok/1", "a"), ("in/denied/1", "b"), ("in/ok/2", "c")] {
+                        try await broker.publish(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce)
+                    }
+                    try await received.wait(for: 2)
+                    try await letters.wait(for: 1)
+                    #expect(received.payloads == ["a", "c"])
+                    #expect(letters.payloads == ["b"])
+                    let failure = try harness.trackingEvents().first { $0.event == .failed }
+                    #expect(failure?.error?.contains("refused") == true, "\(String(describing: failure))")
+                    await dead.close()
                 }
             }
         }

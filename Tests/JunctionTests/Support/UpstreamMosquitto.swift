@@ -20,7 +20,7 @@ final class UpstreamMosquitto: Sendable {
     }
 
     /// Chooses a free port and writes the configuration; does not start it.
-    static func prepare() async throws -> UpstreamMosquitto {
+    static func prepare(extraConfiguration: [String] = []) async throws -> UpstreamMosquitto {
         guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") else {
             throw ProcessError(message: "mosquitto is not installed: install the Debian package mosquitto (make test-deps does)", permanent: true)
         }
@@ -32,6 +32,7 @@ final class UpstreamMosquitto: Sendable {
         var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "persistence true",
                      "persistence_location \(directory.path)/", "autosave_interval 0", "log_dest none"]
         if geteuid() == 0 { lines.append("user root") }  // else mosquitto drops to a user that cannot write here
+        lines += extraConfiguration.map { $0.replacingOccurrences(of: "$DIR", with: directory.path) }
         try (lines.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
         return UpstreamMosquitto(port: port, directory: directory)
     }
@@ -94,8 +95,9 @@ final class UpstreamMosquitto: Sendable {
 }
 
 /// Runs `body` with a prepared (not started) Mosquitto, always stopping it afterwards.
-func withUpstreamMosquitto<T>(_ body: (UpstreamMosquitto) async throws -> T) async throws -> T {
-    let mosquitto = try await UpstreamMosquitto.prepare()
+/// `$DIR` in a configuration line stands for its directory.
+func withUpstreamMosquitto<T>(extraConfiguration: [String] = [], _ body: (UpstreamMosquitto) async throws -> T) async throws -> T {
+    let mosquitto = try await UpstreamMosquitto.prepare(extraConfiguration: extraConfiguration)
     do {
         let result = try await body(mosquitto)
         await mosquitto.stop()
