@@ -61,6 +61,36 @@ struct BridgeTests {
         }
     }
 
+    @Test("Messages published upstream while the daemon is down wait in the bridge's session and reach a process after the restart")
+    func inwardAcrossRestart() async throws {
+        try await withUpstreamMosquitto { up in
+            try await up.start()
+            var connectors = Self.connectors(up)
+            connectors["files"] = #"{"type": "file", "directory": "out"}"#
+            let harness = try ForwardingHarness(connectors: connectors, processes: [
+                "commands": #"{"listen": {"connector": "local", "topic": "remote/cmd/#", "qos": 1}, "steps": [{"send": {"connector": "files", "name": "commands.txt", "mode": "append"}}]}"#,
+            ])
+            defer { harness.remove() }
+            let file = harness.root.appendingPathComponent("out/commands.txt")
+            let lines: @Sendable () -> [String] = {
+                ((try? String(contentsOf: file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+            }
+            try await withUpstreamSubscriber(up, clientID: "publisher", filter: "nothing/#") { remoteClient, _ in
+                try await remoteClient.publish(to: "site/cmd/hello", string: "hi", qos: .atLeastOnce, retain: true)
+                try await harness.run(until: Self.bridgeReady) { _, _ in
+                    try await waitUntil("the retained message through the bridge and the process", timeout: .seconds(10)) { lines().contains("hi") }
+                }
+                for i in 2...4 { try await remoteClient.publish(to: "site/cmd/\(i)", string: "c\(i)", qos: .atLeastOnce) }
+                try await harness.run(until: Self.bridgeReady) { _, _ in
+                    try await waitUntil("the commands sent while the daemon was down", timeout: .seconds(10)) {
+                        lines().filter { $0 != "hi" }.count >= 3
+                    }
+                    #expect(lines().filter { $0 != "hi" } == ["c2", "c3", "c4"])
+                }
+            }
+        }
+    }
+
     @Test("Inward topics arrive renamed; a message bridged in is not bridged back out, nor one bridged out back in")
     func inwardAndNoLoops() async throws {
         try await withUpstreamMosquitto { up in

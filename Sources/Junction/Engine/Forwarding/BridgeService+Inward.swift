@@ -7,8 +7,11 @@ extension BridgeService {
     /// Inward: subscribes upstream (persistent session, manual acknowledgement, No Local) and
     /// publishes each message on the embedded broker before acknowledging it upstream, so a
     /// message is never acknowledged before the embedded broker took it. Resubscribes after
-    /// the subscription fails; ends at graceful shutdown (when the link disconnects).
+    /// the subscription fails; ends at graceful shutdown (when the link disconnects). It starts
+    /// once the processes listening on the embedded broker have their sessions (at most 10 s), so
+    /// what waited upstream while the daemon was down is not published before anyone subscribed.
     func runInward() async {
+        await waitForProcessSessions(timeout: .seconds(10))
         let subscriptions = definition.topics.filter(\.direction.inward).map {
             MQTTSubscription(topicFilter: $0.remoteFilter, qos: $0.qos, noLocal: true, retainAsPublished: true)
         }
@@ -30,6 +33,24 @@ extension BridgeService {
                 let count = failures
                 await cancelWhenGracefulShutdown { await OutboxForwarder.pause(count) }
             }
+        }
+    }
+
+    /// Polls (the broker has no event for it) until every process session exists or `timeout`.
+    private func waitForProcessSessions(timeout: Duration) async {
+        let deadline = ContinuousClock.now + timeout
+        var missing = processSessions
+        while !missing.isEmpty && ContinuousClock.now < deadline && !Task.isShuttingDownGracefully {
+            var still: [String] = []
+            for clientID in missing {
+                let session = try? await broker.session(clientID: clientID)
+                if session == nil { still.append(clientID) }
+            }
+            missing = still
+            if !missing.isEmpty { await cancelWhenGracefulShutdown { try? await Task.sleep(for: .milliseconds(20)) } }
+        }
+        if !missing.isEmpty {
+            logger.warning("bridge brings messages in before these process sessions exist", metadata: metadata.merging(["client.id": "\(missing)"]) { $1 })
         }
     }
 

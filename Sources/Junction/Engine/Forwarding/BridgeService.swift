@@ -47,10 +47,22 @@ final class BridgeService: Service, Sendable {
             ? mqtt.outboxStore.map { OutboxQueue(name: "bridge:\(connector.name)", store: $0, limits: remote.storeAndForward, logger: logger) }
             : nil
         let link = ExternalMQTTConnection(connector: bridge.connector, configuration: configuration, logger: logger, outbox: outbox)
-        return BridgeService(name: connector.name, definition: bridge, broker: broker, link: link, clientID: clientID, logger: logger)
+        // The in-process sessions of the processes listening on the embedded broker (named as
+        // ProcessRunner.clientID names them): inward messages wait until they exist.
+        let sessions = definitions.processes.values.compactMap { process -> String? in
+            guard case .mqtt(let listen) = process.listen, listen.connector == connector.name else { return nil }
+            return "junction.process.\(process.name)"
+        }
+        return BridgeService(name: connector.name, definition: bridge, broker: broker, link: link, clientID: clientID,
+                             processSessions: sessions.sorted(), logger: logger)
     }
 
-    private init(name: String, definition: BridgeDefinition, broker: MQTTBroker, link: ExternalMQTTConnection, clientID: String, logger: Logger) {
+    /// Process sessions on the embedded broker that inward messages wait for at start.
+    let processSessions: [String]
+
+    private init(name: String, definition: BridgeDefinition, broker: MQTTBroker, link: ExternalMQTTConnection, clientID: String,
+                 processSessions: [String], logger: Logger) {
+        self.processSessions = processSessions
         self.name = name
         self.definition = definition
         self.broker = broker
