@@ -85,6 +85,34 @@ struct StoreAndForwardTests {
         }
     }
 
+    @Test("whenFull block at shutdown: the waiting sends are stored beyond the bound, not failed, and forwarded after the restart")
+    func whenFullBlockAtShutdown() async throws {
+        try await withUpstreamMosquitto { up in
+            try await up.start()
+            try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
+                await up.terminate()
+                let harness = try ForwardingHarness(
+                    connectors: ["local": Self.local, "up": Self.upstream(up.url, #"{"maxMessages": 2}"#)],
+                    processes: ["fwd": Self.forwarding(maxInFlight: 4, onError: #", "onError": {"deadLetter": {"connector": "local", "topic": "dead/fwd"}}"#)])
+                defer { harness.remove() }
+                try await harness.run(until: Self.processReady) { _, broker in
+                    try await Self.publish(broker, 1...4)
+                    try await waitUntil("2 stored, 2 waiting for room") {
+                        let waiting = try await broker.session(clientID: "junction.process.fwd")?.inflight == 2
+                        return try harness.count(.completed) == 2 && waiting
+                    }
+                }
+                #expect(try harness.count(.completed) == 4)
+                #expect(try harness.count(.failed) == 0 && harness.count(.deadLettered) == 0)
+                try await harness.run(until: Self.processReady) { _, _ in
+                    try await up.start()
+                    try await received.wait(for: 4, timeout: .seconds(20))
+                    #expect(Set(received.payloads) == ["m1", "m2", "m3", "m4"])
+                }
+            }
+        }
+    }
+
     @Test("A message the external broker refuses is dead-lettered and does not hold up the ones behind it")
     func refusedUpstream() async throws {
         try await withUpstreamMosquitto(extraConfiguration: ["acl_file $DIR/acl"]) { up in

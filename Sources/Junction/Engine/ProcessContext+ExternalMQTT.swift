@@ -51,11 +51,7 @@ extension ProcessContext {
         do {
             id = try await outbox.enqueue(message, whenFull: whenFull)
         } catch let refusal as OutboxQueue.Refusal {
-            let permanent = switch refusal {
-            case .full, .tooLarge: true
-            case .shuttingDown: false
-            }
-            throw ProcessError(step: step, message: "send to \(connector): \(refusal)", permanent: permanent)
+            throw ProcessError(step: step, message: "send to \(connector): \(refusal)", permanent: true)
         } catch {
             throw ProcessError(step: step, message: "send to \(connector): \(error)", permanent: false)
         }

@@ -181,8 +181,6 @@ final class BridgeService: Service, Sendable {
                 for (delivery, _) in run.prefix(stored.count) { await delivery.ack() }
                 pending.removeFirst(stored.count)
                 failures = 0
-            } catch OutboxQueue.Refusal.shuttingDown {
-                return false
             } catch {
                 failures += 1
                 logger.error("bridge cannot store in the outbox", metadata: metadata.merging(["error": "\(error)"]) { $1 })

@@ -19,6 +19,11 @@ struct OutboxForwarder: Sendable {
     func run() async {
         var last: Int64 = 0
         var failures = 0
+        if (try? await queue.prepare()) != nil, queue.totals.count > 0 {
+            logger.notice("outbox holds messages from before the start; forwarding them first", metadata: [
+                "outbox.queue": "\(queue.name)", "outbox.messages": "\(queue.totals.count)", "outbox.bytes": "\(queue.totals.bytes)",
+            ])
+        }
         while !Task.isCancelled {
             let seen = queue.arrived.generation
             let batch: [OutboxMessage]

@@ -14,14 +14,11 @@ final class OutboxQueue: Sendable {
         case full(count: Int, bytes: Int)
         /// Larger than `maxBytes` on its own.
         case tooLarge(Int)
-        /// The daemon is shutting down while the send waited for room.
-        case shuttingDown
 
         var description: String {
             switch self {
             case .full(let count, let bytes): "outbox full (\(count) messages, \(Units.format(bytes: bytes)))"
             case .tooLarge(let size): "message of \(size) bytes is larger than the outbox (maxBytes)"
-            case .shuttingDown: "shutting down while waiting for room in the full outbox"
             }
         }
     }
@@ -102,11 +99,14 @@ final class OutboxQueue: Sendable {
         var bytes = 0
         while taken.isEmpty {
             let seen = changed.generation
+            // At shutdown a waiting sender stores beyond the bound (by at most the messages in
+            // flight) rather than fail its document or hold the shutdown up.
+            let overflow = whenFull == .block && (Task.isCancelled || Task.isShuttingDownGracefully)
             (taken, bytes) = state.withLock { state in
                 var taken: [OutboxMessage] = []
                 var bytes = 0
                 for message in messages {
-                    guard state.count < limits.maxMessages && state.bytes + message.size <= limits.maxBytes else { break }
+                    guard overflow || (state.count < limits.maxMessages && state.bytes + message.size <= limits.maxBytes) else { break }
                     state.count += 1
                     state.bytes += message.size
                     bytes += message.size
@@ -116,7 +116,6 @@ final class OutboxQueue: Sendable {
             }
             if !taken.isEmpty { break }
             if whenFull == .deadLetter { throw Refusal.full(count: limits.maxMessages, bytes: limits.maxBytes) }
-            if Task.isCancelled || Task.isShuttingDownGracefully { throw Refusal.shuttingDown }
             await withGracefulShutdownHandler {
                 await changed.wait(since: seen)
             } onGracefulShutdown: { [changed] in
