@@ -119,6 +119,7 @@ let package = Package(
             name: "JunctionTests",
             dependencies: [
                 "Junction", "MQTTBroker", "MQTTCore", "MQTTClient",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
