@@ -181,6 +181,14 @@ final class BridgeService: Service, Sendable {
                 for (delivery, _) in run.prefix(stored.count) { await delivery.ack() }
                 pending.removeFirst(stored.count)
                 failures = 0
+            } catch OutboxQueue.Refusal.tooLarge(let size) {
+                // It can never fit: forwarded directly instead, acknowledged once confirmed.
+                logger.warning("bridged message larger than the outbox; forwarding it without storing", metadata: metadata.merging([
+                    "mqtt.topic": "\(message.topic)", "message.bytes": "\(size)",
+                ]) { $1 })
+                guard await publishUpstream(message) else { return false }
+                await delivery.ack()
+                pending.removeFirst()
             } catch {
                 failures += 1
                 logger.error("bridge cannot store in the outbox", metadata: metadata.merging(["error": "\(error)"]) { $1 })

@@ -26,7 +26,7 @@ struct OutboxForwarder: Sendable {
         }
         while !Task.isCancelled {
             let seen = queue.arrived.generation
-            let batch: [OutboxMessage]
+            let batch: [Result<OutboxMessage, OutboxStore.UndecodableRow>]
             do {
                 try await queue.prepare()
                 batch = try await queue.store.messages(queue.name, after: last, limit: Self.batchSize)
@@ -43,7 +43,20 @@ struct OutboxForwarder: Sendable {
             }
             var done: [Int64] = []
             var bytes = 0
-            for message in batch {
+            for row in batch {
+                let message: OutboxMessage
+                switch row {
+                case .success(let decoded): message = decoded
+                case .failure(let bad):
+                    logger.error("outbox row cannot be read; it is dropped", metadata: [
+                        "outbox.queue": "\(queue.name)", "outbox.id": "\(bad.id)", "error": "\(bad.reason)",
+                    ])
+                    queue.forwarded(bad.id, refusal: "unreadable outbox row")
+                    done.append(bad.id)
+                    bytes += bad.bytes
+                    last = bad.id
+                    continue
+                }
                 if !queue.isLinkUp && !done.isEmpty {
                     // The next publish waits for the link: free the room of those already confirmed.
                     await delete(done, bytes: bytes)

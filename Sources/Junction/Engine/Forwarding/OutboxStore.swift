@@ -186,15 +186,27 @@ final class OutboxStore: Sendable {
     }
 
     /// Up to `limit` messages of `queue` after `id`, oldest first.
-    func messages(_ queue: String, after id: Int64, limit: Int) async throws -> [OutboxMessage] {
+    /// A row that does not decode comes back as a failure with its id and size, to be dropped.
+    func messages(_ queue: String, after id: Int64, limit: Int) async throws -> [Result<OutboxMessage, UndecodableRow>] {
         let db = try database()
         let rows = try await db.read { db in
-            try Row.fetchAll(db, sql: "SELECT id, packet, storedAt FROM outbox WHERE queue = ? AND id > ? ORDER BY id LIMIT ?",
+            try Row.fetchAll(db, sql: "SELECT id, packet, bytes, storedAt FROM outbox WHERE queue = ? AND id > ? ORDER BY id LIMIT ?",
                              arguments: [queue, id, limit])
         }
-        return try rows.map { row in
-            try OutboxMessage(id: row["id"], encoded: row["packet"], storedAt: Date(timeIntervalSince1970: row["storedAt"]))
+        return rows.map { row in
+            let id: Int64 = row["id"]
+            do {
+                return .success(try OutboxMessage(id: id, encoded: row["packet"], storedAt: Date(timeIntervalSince1970: row["storedAt"])))
+            } catch {
+                return .failure(UndecodableRow(id: id, bytes: row["bytes"], reason: "\(error)"))
+            }
         }
+    }
+
+    struct UndecodableRow: Error {
+        var id: Int64
+        var bytes: Int
+        var reason: String
     }
 
     /// Removes forwarded messages.
