@@ -38,6 +38,37 @@ struct OutboxFileTests {
         #expect(try Data(contentsOf: harness.root.appendingPathComponent(".junction/outbox.sqlite")) == garbage)
     }
 
+    @Test("An unreadable row is dropped and does not hold up the messages behind it")
+    func unreadableRow() async throws {
+        try await withUpstreamMosquitto { up in
+            try await up.start()
+            try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
+                let harness = try ForwardingHarness(connectors: ["local": StoreAndForwardTests.local, "up": StoreAndForwardTests.upstream(up.url)],
+                                                    processes: ["fwd": StoreAndForwardTests.forwarding(maxInFlight: 1)])
+                defer { harness.remove() }
+                let file = harness.root.appendingPathComponent(".junction/outbox.sqlite")
+                try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try await DatabasePool(path: file.path).write { db in
+                    try db.execute(sql: """
+                        CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                        INSERT INTO grdb_migrations VALUES ('v1');
+                        CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, queue TEXT NOT NULL, packet BLOB NOT NULL,
+                                             bytes INTEGER NOT NULL, storedAt DOUBLE NOT NULL);
+                        CREATE INDEX outbox_queue ON outbox(queue, id);
+                        INSERT INTO outbox (queue, packet, bytes, storedAt) VALUES ('send:up', x'30FF', 2, 0);
+                        """)
+                }
+                try await harness.run(until: StoreAndForwardTests.processReady) { _, broker in
+                    try await StoreAndForwardTests.publish(broker, 1...2)
+                    try await received.wait(for: 2)
+                    #expect(received.payloads == ["m1", "m2"])
+                }
+                let rows = try await DatabaseQueue(path: file.path).read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM outbox") }
+                #expect(rows == 0)
+            }
+        }
+    }
+
     @Test("An outbox written by a newer version is refused and its rows stay")
     func newerVersion() async throws {
         let (harness, error) = try await failedSend { file in
