@@ -134,9 +134,17 @@ final class OutboxQueue: Sendable {
     }
 
     /// Waits while the link is up until message `id` was forwarded; `.queued` as soon as the
-    /// link is (or goes) down or the daemon shuts down.
-    func outcome(of id: Int64) async -> Outcome {
+    /// link is (or goes) down, after `patience` (the messages ahead take long), or when the
+    /// daemon shuts down.
+    func outcome(of id: Int64, patience: Duration = .seconds(10)) async -> Outcome {
         var result = Outcome.queued
+        let expired = Mutex(false)
+        let timer = Task { [changed] in
+            try await Task.sleep(for: patience)
+            expired.withLock { $0 = true }
+            changed.notify()
+        }
+        defer { timer.cancel() }
         await withGracefulShutdownHandler {
             await changed.wait {
                 state.withLock { state in
@@ -144,7 +152,7 @@ final class OutboxQueue: Sendable {
                         result = state.refused.removeValue(forKey: id).map(Outcome.refused) ?? .confirmed
                         return true
                     }
-                    return !state.linkUp || Task.isShuttingDownGracefully
+                    return !state.linkUp || Task.isShuttingDownGracefully || expired.withLock { $0 }
                 }
             }
         } onGracefulShutdown: { [changed] in
