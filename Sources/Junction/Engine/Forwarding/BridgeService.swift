@@ -177,10 +177,15 @@ final class BridgeService: Service, Sendable {
             }
             let run = Array(pending.prefix { $0.1 != nil })
             do {
-                let stored = try await outbox.enqueue(run.compactMap(\.1), whenFull: .block)
+                // A full outbox holds QoS 1/2 messages back (in the broker session); QoS 0 ones
+                // are dropped, as a full session queue drops them first.
+                let stored = try await outbox.enqueue(run.compactMap(\.1), whenFull: message.qos == .atMostOnce ? .deadLetter : .block)
                 for (delivery, _) in run.prefix(stored.count) { await delivery.ack() }
                 pending.removeFirst(stored.count)
                 failures = 0
+            } catch OutboxQueue.Refusal.full {
+                logger.debug("outbox full: QoS 0 message dropped", metadata: metadata.merging(["mqtt.topic": "\(message.topic)"]) { $1 })
+                pending.removeFirst()
             } catch OutboxQueue.Refusal.tooLarge(let size) {
                 // It can never fit: forwarded directly instead, acknowledged once confirmed.
                 logger.warning("bridged message larger than the outbox; forwarding it without storing", metadata: metadata.merging([
@@ -221,14 +226,23 @@ final class BridgeService: Service, Sendable {
     }
 }
 
-/// Deliveries waiting for the bridge's writer, handed over in batches.
+/// Deliveries waiting for the bridge's writer, handed over in batches. QoS 1/2 deliveries are
+/// bounded by the session's receive maximum; QoS 0 ones are not, so beyond `limit` waiting
+/// deliveries a QoS 0 one is dropped.
 final class DeliveryInbox: Sendable {
     private let state = Mutex<(items: [BrokerDelivery], finished: Bool)>(([], false))
     private let signal = ChangeSignal()
+    let limit: Int
+
+    init(limit: Int = 10_000) { self.limit = limit }
 
     func add(_ delivery: BrokerDelivery) {
-        state.withLock { $0.items.append(delivery) }
-        signal.notify()
+        let added = state.withLock { state in
+            guard delivery.qos != .atMostOnce || state.items.count < limit else { return false }
+            state.items.append(delivery)
+            return true
+        }
+        if added { signal.notify() }
     }
 
     func finish() {
