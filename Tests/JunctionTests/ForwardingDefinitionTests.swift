@@ -106,5 +106,14 @@ struct ForwardingDefinitionTests {
         let v311 = try load(["local": both, "up": #"{"type": "mqtt", "url": "mqtt://h", "protocolVersion": "3.1.1"}"#])
         #expect(v311.problems.map(\.path) == ["bridge.topics[0]"])
         #expect(try load(["local": both, "up": #"{"type": "mqtt", "url": "mqtt://h"}"#]).problems.isEmpty)
+        let v311Connector = #"{"type": "mqtt", "url": "mqtt://h", "protocolVersion": "3.1.1"}"#
+        func topics(_ list: String) -> String { #"{"type": "mqtt-broker", "bridge": {"connector": "up", "topics": \#(list)}}"# }
+        // Upstream filters: in "site/+/cmd" meets out "site/a/#" (site/a/cmd); in "site/cmd/#" meets out "site/cmd".
+        let overlapping = try load(["local": topics(#"[{"pattern": "+/cmd", "direction": "in", "remotePrefix": "site/"}, {"pattern": "a/#", "remotePrefix": "site/"}]"#), "up": v311Connector])
+        #expect(overlapping.problems.map(\.path) == ["bridge.topics[0]"])
+        let parent = try load(["local": topics(#"[{"pattern": "cmd/#", "direction": "in", "remotePrefix": "site/"}, {"pattern": "cmd", "remotePrefix": "site/"}]"#), "up": v311Connector])
+        #expect(parent.problems.map(\.path) == ["bridge.topics[0]"])
+        let apart = try load(["local": topics(#"[{"pattern": "cmd/#", "direction": "in", "remotePrefix": "site/"}, {"pattern": "data/#", "remotePrefix": "site/"}]"#), "up": v311Connector])
+        #expect(apart.problems.isEmpty, "\(apart.problems)")
     }
 }
