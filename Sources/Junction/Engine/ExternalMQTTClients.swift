@@ -167,8 +167,7 @@ final class ExternalMQTTConnection: Service, Sendable {
         }
         if let connected = await ExternalMQTTClients.connect(configuration, connector: connector, logger: logger) {
             client.withLock { $0 = connected }
-            clientChanged.notify()
-            outbox?.setLink(up: await connected.isConnected)
+            clientChanged.notify()  // the link state follows the client's events (`.connected` came with the CONNACK)
             try? await gracefulShutdown()
             forwarder?.cancel()
             client.withLock { $0 = nil }
