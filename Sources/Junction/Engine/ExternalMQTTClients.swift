@@ -31,9 +31,15 @@ public final class ExternalMQTTClients: Sendable {
         var connections: [String: ExternalMQTTConnection] = [:]
         for name in names {
             guard case .mqtt(let definition)? = definitions.connectors[name]?.kind, Self.problem(definition) == nil else { continue }
-            let configuration = Self.configuration(definition, clientID: Self.baseClientID(name, definition), persistent: false)
             let outbox = definition.storeAndForward.enabled
                 ? store.map { OutboxQueue(name: "send:\(name)", store: $0, limits: definition.storeAndForward, logger: logger) } : nil
+            var configuration = Self.configuration(definition, clientID: Self.baseClientID(name, definition), persistent: false)
+            if outbox != nil && definition.protocolVersion == .v5 {
+                // Clean at each start (no packet ids left over from a previous run), but the session
+                // outlives a broken link, so a QoS 2 publish it caught is completed (PUBREL) after
+                // the reconnect instead of sent again.
+                configuration.sessionExpiryInterval = definition.sessionExpirySeconds
+            }
             connections[name] = ExternalMQTTConnection(connector: name, configuration: configuration, logger: logger, outbox: outbox)
         }
         self.connections = connections

@@ -155,9 +155,12 @@ final class BridgeService: Service, Sendable {
     /// Stores (or, without an outbox, publishes) a batch in order and acknowledges each message
     /// once it is stored; false when shutting down.
     private func store(_ batch: [BrokerDelivery]) async -> Bool {
+        // At most QoS 1 upstream: the bridge's session there is persistent (for the inward
+        // direction), and a QoS 2 flow cut by a restart would leave a packet identifier awaiting
+        // PUBREL that the next run's first QoS 2 publish could reuse, and the broker would drop it.
         var pending: [(BrokerDelivery, OutboxMessage?)] = batch.map { delivery in
             (delivery, remoteTopic(for: delivery.topic).map {
-                OutboxMessage(topic: $0, payload: delivery.payload, qos: delivery.qos, retain: delivery.retain,
+                OutboxMessage(topic: $0, payload: delivery.payload, qos: min(delivery.qos, .atLeastOnce), retain: delivery.retain,
                               properties: Self.forwardedProperties(delivery.properties))
             })
         }
