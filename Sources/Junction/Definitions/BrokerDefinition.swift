@@ -12,6 +12,8 @@ public struct BrokerDefinition: Sendable, Hashable {
     public var description: String?
     public var listeners: [BrokerListener]
     public var settings: BrokerSettings
+    /// Topics forwarded to and from an external broker (see ``BridgeDefinition``).
+    public var bridge: BridgeDefinition?
 
     public init(description: String? = nil, listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings()) {
         self.description = description
@@ -19,7 +21,7 @@ public struct BrokerDefinition: Sendable, Hashable {
         self.settings = settings
     }
 
-    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl"]
+    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl", "bridge"]
     static let aclKeys: Set<String> = ["permission", "action", "topic", "username", "clientId"]
     static let listenerKeys: Set<String> = Set(["host", "port"]).union(listenerTransportKeys)
     static let mqttKeys: Set<String> = [
@@ -67,6 +69,7 @@ public struct BrokerDefinition: Sendable, Hashable {
             definition.settings.acl = rules.enumerated().compactMap { index, value in parseRule(value, "acl[\(index)]", reader) }
         }
 
+        definition.bridge = BridgeDefinition.parse(root["bridge"], "bridge", reader)
         guard let mqtt = reader.object(root["mqtt"], "mqtt", allowed: mqttKeys) else { return definition }
         var s = definition.settings
         func path(_ key: String) -> String { "mqtt.\(key)" }

@@ -29,7 +29,7 @@ extension ConnectorDefinition {
     }
 
     private static func parseMQTT(_ root: [String: JSONValue], _ reader: DefinitionReader) -> MQTTConnectorDefinition? {
-        _ = reader.object(.object(root), "", allowed: MQTTConnectorDefinition.keys)
+        _ = reader.object(.object(root), "", allowed: MQTTConnectorDefinition.keys.union([StoreAndForwardDefinition.connectorKey]))
         var texts: [(String, String)] = []
         if let url = reader.string(root["url"], "url") { texts.append((url, "url")) }
         if let urls = reader.array(root["urls"], "urls") {
@@ -66,6 +66,7 @@ extension ConnectorDefinition {
             definition.sessionExpirySeconds = UInt32(clamping: expiry / 1000)
         }
         definition.tls = TLSDefinition.parse(root["tls"], "tls", reader)
+        definition.storeAndForward = StoreAndForwardDefinition.parse(root["storeAndForward"], "storeAndForward", reader)
         return urls.isEmpty ? nil : definition
     }
 

@@ -99,6 +99,8 @@ public struct MQTTConnectorDefinition: Sendable, Hashable {
     public var keepAliveSeconds: UInt16 = 60
     public var sessionExpirySeconds: UInt32 = 3600
     public var tls: TLSDefinition?
+    /// The durable outbox of sends to this broker (on by default).
+    public var storeAndForward = StoreAndForwardDefinition()
 
     static let keys: Set<String> = ["type", "description", "url", "urls", "clientId", "protocolVersion", "username",
                                     "password", "keepAlive", "sessionExpiry", "tls"]

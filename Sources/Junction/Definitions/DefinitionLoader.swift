@@ -34,6 +34,7 @@ public enum DefinitionLoader {
                 result.connectors[broker.name] = nil
             }
         }
+        BridgeDefinition.check(&result)
         for (name, file) in jsonFiles(in: processesDirectory, problems: &result.problems) {
             let reader = DefinitionReader(file: file)
             let json = FileManager.default.contents(atPath: file).flatMap { reader.parse($0) }

@@ -20,6 +20,7 @@ public struct Engine: Sendable {
     private let brokerService: EmbeddedBrokerService?
     private let retention: RetentionService
     private let definitionsWatcher: DefinitionsWatcher?
+    private let bridge: BridgeService?
     private let logger: Logger
 
     /// - Parameters:
@@ -56,11 +57,13 @@ public struct Engine: Sendable {
         self.reloader = reloader
         let status = ProcessStatusBoard(processes: Array(definitions.processes.keys))
         self.status = status
-        let resources = EngineResources(definitions: definitions, logger: logger)
+        let resources = EngineResources(definitions: definitions, logger: logger, dataDirectory: dataDirectory)
         self.resources = resources
+        bridge = BridgeService.make(definitions: definitions, broker: broker, mqtt: resources.mqtt, logger: logger)
         let supervisor = ProcessSupervisor(
             definitions: definitions,
-            environment: ProcessEnvironment(broker: broker, resources: resources, tracking: tracking, logger: logger, baseDirectory: baseDirectory),
+            environment: ProcessEnvironment(broker: broker, resources: resources, tracking: tracking, logger: logger, baseDirectory: baseDirectory,
+                                            dataDirectory: dataDirectory),
             status: status)
         self.supervisor = supervisor
         retention = RetentionService(
@@ -91,6 +94,7 @@ public struct Engine: Sendable {
         if let reloader { services.append(.init(service: reloader.watcher())) }
         for service in resources.services { services.append(.init(service: service)) }
         services.append(.init(service: tracking))
+        if let bridge { services.append(.init(service: bridge)) }
         if let admin { services.append(.init(service: admin)) }
         services.append(.init(service: retention))
         services.append(.init(service: supervisor))

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -8,9 +9,9 @@ public final class EngineResources: Sendable {
     public let http: HTTPResources
     public let mqtt: ExternalMQTTClients
 
-    public init(definitions: Definitions, logger: Logger) {
+    public init(definitions: Definitions, logger: Logger, dataDirectory: URL? = nil) {
         http = HTTPResources(definitions: definitions, logger: logger)
-        mqtt = ExternalMQTTClients(definitions: definitions, logger: logger)
+        mqtt = ExternalMQTTClients(definitions: definitions, logger: logger, dataDirectory: dataDirectory)
     }
 
     /// Services to run beside the processes (connection managers, listeners, admin API).

@@ -9,14 +9,20 @@ import Synchronization
 /// Connections to external MQTT brokers (`mqtt` connectors) through MQTTClient. Sends share one
 /// long-lived connection per connector (client id `clientId`, default `junction-<connector>`),
 /// run as a service of the daemon; each Listen opens its own persistent session
-/// (`<that id>-<process>`) in ``ProcessRunner/runExternalMQTT(_:_:)``.
+/// (`<that id>-<process>`) in ``ProcessRunner/runExternalMQTT(_:_:)``. With a data directory,
+/// sends to a connector with store-and-forward (the default) go through its durable outbox
+/// queue in `<data>/outbox.sqlite` (see ``OutboxQueue``).
 public final class ExternalMQTTClients: Sendable {
     /// The send connections, one per mqtt connector some process sends or dead-letters to.
     let connections: [String: ExternalMQTTConnection]
+    /// The durable outbox shared by the store-and-forward queues and bridges; nil without a data directory.
+    let outboxStore: OutboxStore?
     let logger: Logger
 
-    public init(definitions: Definitions, logger: Logger) {
+    public init(definitions: Definitions, logger: Logger, dataDirectory: URL? = nil) {
         self.logger = logger
+        let store = dataDirectory.map { OutboxStore(file: $0.appendingPathComponent("outbox.sqlite")) }
+        outboxStore = store
         var names: Set<String> = []
         for process in definitions.processes.values {
             Self.collectSends(process.steps, into: &names)
@@ -25,11 +31,22 @@ public final class ExternalMQTTClients: Sendable {
         var connections: [String: ExternalMQTTConnection] = [:]
         for name in names {
             guard case .mqtt(let definition)? = definitions.connectors[name]?.kind, Self.problem(definition) == nil else { continue }
-            let configuration = Self.configuration(definition, clientID: Self.baseClientID(name, definition), persistent: false)
-            connections[name] = ExternalMQTTConnection(connector: name, configuration: configuration, logger: logger)
+            let outbox = definition.storeAndForward.enabled
+                ? store.map { OutboxQueue(name: "send:\(name)", store: $0, limits: definition.storeAndForward, logger: logger) } : nil
+            var configuration = Self.configuration(definition, clientID: Self.baseClientID(name, definition), persistent: false)
+            if outbox != nil && definition.protocolVersion == .v5 {
+                // Clean at each start (no packet ids left over from a previous run), but the session
+                // outlives a broken link, so a QoS 2 publish it caught is completed (PUBREL) after
+                // the reconnect instead of sent again.
+                configuration.sessionExpiryInterval = definition.sessionExpirySeconds
+            }
+            connections[name] = ExternalMQTTConnection(connector: name, configuration: configuration, logger: logger, outbox: outbox)
         }
         self.connections = connections
     }
+
+    /// The store-and-forward queue of sends to `connector`, if it has one.
+    func outbox(for connector: String) -> OutboxQueue? { connections[connector]?.outbox }
 
     public var services: [any Service] { connections.keys.sorted().compactMap { connections[$0] } }
 
@@ -114,28 +131,58 @@ public final class ExternalMQTTClients: Sendable {
     }
 }
 
-/// The shared send connection of one mqtt connector: connects when the daemon starts (and keeps
-/// trying), stays up until graceful shutdown (after the processes drained), then disconnects.
+/// A long-lived connection to an external broker: the shared send connection of an mqtt
+/// connector, or a bridge's. Connects when the daemon starts (and keeps trying), stays up until
+/// graceful shutdown (after the processes drained), then disconnects. With an outbox, an
+/// ``OutboxForwarder`` sends its messages over the connection meanwhile.
 final class ExternalMQTTConnection: Service, Sendable {
     let connector: String
     let configuration: MQTTClientConfiguration
     let logger: Logger
+    let outbox: OutboxQueue?
     private let client = Mutex<MQTTClient?>(nil)
+    /// The client was set or cleared.
+    private let clientChanged = ChangeSignal()
 
-    init(connector: String, configuration: MQTTClientConfiguration, logger: Logger) {
+    init(connector: String, configuration: MQTTClientConfiguration, logger: Logger, outbox: OutboxQueue? = nil) {
+        var configuration = configuration
+        configuration.onEvent = { [outbox] event in
+            switch event {
+            case .connected: outbox?.setLink(up: true)
+            case .disconnected: outbox?.setLink(up: false)
+            case .reconnecting: break
+            }
+        }
         self.connector = connector
         self.configuration = configuration
         self.logger = logger
+        self.outbox = outbox
     }
 
     var current: MQTTClient? { client.withLock { $0 } }
 
+    /// The client once the first connection succeeded; nil when the task is cancelled first.
+    func waitForClient() async -> MQTTClient? {
+        await clientChanged.wait { current != nil }
+        return current
+    }
+
     func run() async throws {
-        guard let connected = await ExternalMQTTClients.connect(configuration, connector: connector, logger: logger) else { return }
-        client.withLock { $0 = connected }
-        try? await gracefulShutdown()
-        client.withLock { $0 = nil }
-        await connected.disconnect()
+        let forwarder = outbox.map { queue in
+            Task { await OutboxForwarder(queue: queue, link: self, logger: logger).run() }
+        }
+        if let connected = await ExternalMQTTClients.connect(configuration, connector: connector, logger: logger) {
+            client.withLock { $0 = connected }
+            clientChanged.notify()  // the link state follows the client's events (`.connected` came with the CONNACK)
+            try? await gracefulShutdown()
+            forwarder?.cancel()
+            client.withLock { $0 = nil }
+            clientChanged.notify()
+            outbox?.setLink(up: false)
+            await connected.disconnect()
+        }
+        forwarder?.cancel()
+        await forwarder?.value
     }
 }
 

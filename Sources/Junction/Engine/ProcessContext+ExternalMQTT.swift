@@ -17,6 +17,11 @@ extension ProcessContext {
             throw ProcessError(step: step, message: "message of \(document.payload.readableBytes) bytes exceeds maxMessageSize \(maxMessageSize)", permanent: true)
         }
         let properties = MQTTProperties(userProperties.map { .userProperty($0.0, $0.1.render(document)) })
+        if let outbox = resources.mqtt.outbox(for: connector) {
+            let message = OutboxMessage(topic: topic, payload: document.payload, qos: qos, retain: retain, properties: properties)
+            try await storeAndForward(message, outbox, connector: connector, whenFull: definition.storeAndForward.whenFull, step: step)
+            return (topic, qos)
+        }
         let client: MQTTClient
         do {
             client = try await resources.mqtt.client(for: connector)
@@ -35,5 +40,29 @@ extension ProcessContext {
             throw ProcessError(step: step, message: "publish to \(topic) on \(connector) failed: \(error)", permanent: permanent)
         }
         return (topic, qos)
+    }
+
+    /// Store-and-forward: the send is done once the message is durably in the connector's
+    /// outbox and, while the link is up, the external broker confirmed it. A full outbox waits
+    /// (`block`) or fails permanently so the document is dead-lettered (`deadLetter`).
+    private func storeAndForward(_ message: OutboxMessage, _ outbox: OutboxQueue, connector: String,
+                                 whenFull: StoreAndForwardDefinition.WhenFull, step: Int?) async throws {
+        let id: Int64
+        do {
+            id = try await outbox.enqueue(message, whenFull: whenFull)
+        } catch let refusal as OutboxQueue.Refusal {
+            throw ProcessError(step: step, message: "send to \(connector): \(refusal)", permanent: true)
+        } catch {
+            throw ProcessError(step: step, message: "send to \(connector): \(error)", permanent: false)
+        }
+        switch await outbox.outcome(of: id) {
+        case .confirmed: break
+        case .queued:
+            logger.debug("stored for forwarding", metadata: [
+                "process.name": "\(name)", "connector.name": "\(connector)", "mqtt.topic": "\(message.topic)", "outbox.id": "\(id)",
+            ])
+        case .refused(let reason):
+            throw ProcessError(step: step, message: "publish to \(message.topic) on \(connector) refused: \(reason)", permanent: true)
+        }
     }
 }

@@ -132,10 +132,14 @@ struct ProcessEnvironment: Sendable {
     let tracking: TrackingLog
     let logger: Logger
     let baseDirectory: URL
+    /// Where caches marked `persist` keep their files (`<data>/caches/<process>.sqlite`); nil keeps them in memory.
+    var dataDirectory: URL? = nil
 
     func runner(_ process: ProcessDefinition, connectors: [String: ConnectorDefinition]) -> ProcessRunner {
-        ProcessRunner(context: ProcessContext(
-            definition: process, connectors: connectors, broker: broker, resources: resources, caches: CacheStore(definitions: process.caches),
+        let caches = CacheStore(definitions: process.caches,
+                                file: dataDirectory?.appendingPathComponent("caches/\(process.name).sqlite"), logger: logger)
+        return ProcessRunner(context: ProcessContext(
+            definition: process, connectors: connectors, broker: broker, resources: resources, caches: caches,
             tracking: tracking, logger: logger, baseDirectory: baseDirectory))
     }
 

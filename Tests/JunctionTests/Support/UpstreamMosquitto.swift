@@ -1,0 +1,109 @@
+import Foundation
+import Junction
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A real Mosquitto (`/usr/sbin/mosquitto`) as the external broker of the forwarding tests, on a
+/// loopback port chosen up front so it can be started late, stopped and started again on the
+/// same port. Persistence is on (in a temporary directory, written at SIGTERM), so a persistent
+/// session and its queued messages survive a stop. ``stop()`` always kills it and removes the
+/// directory; tests call it in a `defer`-like path even when they fail.
+final class UpstreamMosquitto: Sendable {
+    let port: Int
+    let directory: URL
+    private let child = Mutex<Process?>(nil)
+
+    private init(port: Int, directory: URL) {
+        self.port = port
+        self.directory = directory
+    }
+
+    /// Chooses a free port and writes the configuration; does not start it.
+    static func prepare(extraConfiguration: [String] = []) async throws -> UpstreamMosquitto {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/sbin/mosquitto") else {
+            throw ProcessError(message: "mosquitto is not installed: install the Debian package mosquitto (make test-deps does)", permanent: true)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("junction-upstream-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+        let port = channel.localAddress?.port ?? 0
+        try await channel.close()
+        var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "persistence true",
+                     "persistence_location \(directory.path)/", "autosave_interval 0", "log_dest none"]
+        if geteuid() == 0 { lines.append("user root") }  // else mosquitto drops to a user that cannot write here
+        lines += extraConfiguration.map { $0.replacingOccurrences(of: "$DIR", with: directory.path) }
+        try (lines.joined(separator: "\n") + "\n").write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+        return UpstreamMosquitto(port: port, directory: directory)
+    }
+
+    var url: String { "mqtt://127.0.0.1:\(port)" }
+
+    /// Starts it and waits (up to 10 s) until the port accepts connections.
+    func start() async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
+        process.arguments = ["-c", directory.appendingPathComponent("mosquitto.conf").path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        // The test runner's threads block SIGTERM and others; the child must not inherit that.
+        var none = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&none)
+        pthread_sigmask(SIG_SETMASK, &none, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        try process.run()
+        child.withLock { $0 = process }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while ContinuousClock.now < deadline {
+            if await accepts() { return }
+            guard process.isRunning else { throw ProcessError(message: "mosquitto exited at start", permanent: true) }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        throw ProcessError(message: "mosquitto did not accept connections on port \(port) within 10 s", permanent: true)
+    }
+
+    /// SIGTERM (mosquitto writes its database) and waits for the exit, killing it after 10 s.
+    func terminate() async {
+        guard let process = child.withLock({ process in defer { process = nil }; return process }) else { return }
+        kill(process.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Kills it and removes its directory.
+    func stop() async {
+        if let process = child.withLock({ process in defer { process = nil }; return process }) {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    private func accepts() async -> Bool {
+        do {
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.milliseconds(500))
+                .connect(host: "127.0.0.1", port: port).get()
+            try? await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Runs `body` with a prepared (not started) Mosquitto, always stopping it afterwards.
+/// `$DIR` in a configuration line stands for its directory.
+func withUpstreamMosquitto<T>(extraConfiguration: [String] = [], _ body: (UpstreamMosquitto) async throws -> T) async throws -> T {
+    let mosquitto = try await UpstreamMosquitto.prepare(extraConfiguration: extraConfiguration)
+    do {
+        let result = try await body(mosquitto)
+        await mosquitto.stop()
+        return result
+    } catch {
+        await mosquitto.stop()
+        throw error
+    }
+}
