@@ -33,6 +33,8 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     var clientMaximumPacketSize = Int.max
     /// Whether a 5.0 client accepts reason strings on acknowledgements (Request Problem Information).
     var sendsProblemInformation = true
+    /// Authentication in progress, enhanced authentication method, message rate (Authentication/).
+    var access = ConnectionAccess()
 
     init(state: BrokerState) { self.state = state }
 
@@ -58,6 +60,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         let packet = unwrapInboundIn(data)
         guard phase != .closed else { return }
         if phase == .awaitingConnect {
+            if access.stage != .idle { return handleWhileAuthenticating(packet) }
             guard case .connect(let connect) = packet else { return close() }
             handleConnect(connect)
             return
@@ -74,8 +77,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         case .disconnect(let disconnect): handleDisconnect(disconnect)
         case .connect:
             disconnect(.protocolError, reason: "second CONNECT")
-        case .auth:
-            disconnect(.protocolError, reason: "AUTH without enhanced authentication")
+        case .auth(let auth): handleAuth(auth)
         case .connack, .suback, .unsuback, .pingresp:
             disconnect(.protocolError, reason: "\(packet.type) is sent by servers only")
         }

@@ -12,6 +12,9 @@ public struct BrokerDefinition: Sendable, Hashable {
     public var description: String?
     public var listeners: [BrokerListener]
     public var settings: BrokerSettings
+    /// The `auth` section's files, resolved (BrokerDefinition+Auth.swift).
+    public var passwordFile: String?
+    public var aclFile: String?
 
     public init(description: String? = nil, listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings()) {
         self.description = description
@@ -19,13 +22,14 @@ public struct BrokerDefinition: Sendable, Hashable {
         self.settings = settings
     }
 
-    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl"]
+    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl", "auth"]
     static let aclKeys: Set<String> = ["permission", "action", "topic", "username", "clientId"]
-    static let listenerKeys: Set<String> = ["host", "port"]
+    static let listenerKeys: Set<String> = ["host", "port", "allowAnonymous"]
     static let mqttKeys: Set<String> = [
         "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
         "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
         "topicAliasMaximum", "connectTimeout", "sysInterval",
+        "maxSubscriptions", "maxConnectionRate", "maxMessageRate", "maxAuthFailures", "authFailureBlock",
     ]
 
     /// Reads and validates a broker definition file; throws ``DefinitionError`` listing every problem.
@@ -58,6 +62,7 @@ public struct BrokerDefinition: Sendable, Hashable {
                 var listener = BrokerListener(host: "127.0.0.1", port: 1883)
                 if let host = reader.string(object["host"], "\(path).host") { listener.host = host }
                 if let port = reader.integer(object["port"], "\(path).port", in: 0...65_535) { listener.port = port }
+                listener.allowAnonymous = reader.bool(object["allowAnonymous"], "\(path).allowAnonymous")
                 return listener
             }
         }
@@ -65,6 +70,7 @@ public struct BrokerDefinition: Sendable, Hashable {
         if let rules = reader.array(root["acl"], "acl") {
             definition.settings.acl = rules.enumerated().compactMap { index, value in parseRule(value, "acl[\(index)]", reader) }
         }
+        parseAuth(root["auth"], into: &definition, reader: reader)
 
         guard let mqtt = reader.object(root["mqtt"], "mqtt", allowed: mqttKeys) else { return definition }
         var s = definition.settings
@@ -88,6 +94,7 @@ public struct BrokerDefinition: Sendable, Hashable {
         } else if let v = reader.duration(mqtt["sysInterval"], path("sysInterval")) {
             s.sysInterval = .milliseconds(max(100, v))
         }
+        parseLimits(mqtt, into: &s, reader: reader)
         definition.settings = s
         return definition
     }
