@@ -87,6 +87,20 @@ struct EnhancedAuthenticationTests {
         }
     }
 
+    @Test("A client that stops answering during the exchange is closed at the CONNECT timeout")
+    func silentDuringExchange() async throws {
+        let settings = Self.settings.with { $0.connectTimeout = .milliseconds(300) }
+        try await withBroker(listeners: [BrokerListener(host: "0.0.0.0", port: 0)], settings: settings) { (ports: [Int]) async throws in
+            let client = try await RawMQTTClient.open(port: ports[0], version: .v5)
+            let exchange = SCRAMClientExchange(username: "bob", password: "builder")
+            try await client.send(.connect(MQTTConnectPacket(protocolVersion: .v5, clientIdentifier: "quiet", properties: [
+                .authenticationMethod(Self.method), .authenticationData(ByteBuffer(bytes: exchange.clientFirst)),
+            ])))
+            guard case .auth = try await client.receive() else { Issue.record("no AUTH"); return }
+            #expect(try await client.expectClosed(timeout: .seconds(10)).isEmpty)
+        }
+    }
+
     /// AUTH 0x19 with a fresh client-first, then the 0x18 round; returns the broker's last packet.
     static func reauthenticate(_ client: RawMQTTClient, user: String, password: String) async throws -> MQTTPacket {
         var exchange = SCRAMClientExchange(username: user, password: password)

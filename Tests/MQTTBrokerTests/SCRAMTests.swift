@@ -66,6 +66,18 @@ struct SCRAMTests {
         #expect(try Self.exchange(user: "nobody", password: "s3cret", file: file) == .failure(.invalidProof))
     }
 
+    @Test("An unknown user gets a salt of its own, the same on every attempt, like a real user")
+    func decoySalt() {
+        func salt(_ user: String) -> String {
+            var server = SCRAMServer()
+            guard case .challenge(let first) = server.start(clientFirst: Array("n,,n=\(user),r=abc".utf8), serverNonce: "n", decoy: Self.decoy, lookup: { _ in nil }) else { return "" }
+            return String(decoding: first, as: UTF8.self).split(separator: ",")[1].description
+        }
+        #expect(salt("ghost") == salt("ghost"))
+        #expect(salt("ghost") != salt("phantom"))
+        #expect(salt("ghost") != "s=" + Data(Self.decoy.salt).base64EncodedString())
+    }
+
     @Test("Malformed or out-of-order messages fail as malformed", arguments: [
         "", "n,n=user,r=x", "p=tls-unique,,n=user,r=abc", "n,,r=abc,n=user", "n,,n=us=4er,r=abc", "n,,n=user", "n,a=other,n=user,r=abc",
     ])

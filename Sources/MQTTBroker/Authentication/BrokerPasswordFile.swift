@@ -102,9 +102,15 @@ public struct BrokerPasswordFile: Sendable, Hashable, CustomStringConvertible {
         case .mosquittoPBKDF2(let i, _, _): iterations = i
         case nil: break
         }
-        return SCRAMCredentials(salt: [UInt8](repeating: 0, count: 16), iterations: iterations,
+        return SCRAMCredentials(salt: Self.decoySecret, iterations: iterations,
                                 storedKey: [UInt8](repeating: 0, count: 32), serverKey: [UInt8](repeating: 0, count: 32))
     }
+
+    /// Secret of this process from which decoy salts of unknown users are derived.
+    private static let decoySecret: [UInt8] = {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }()
 
     /// Number of users and a digest of the content: enough to see a change in logs, nothing secret.
     public var description: String {

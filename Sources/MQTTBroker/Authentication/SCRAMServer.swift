@@ -33,7 +33,8 @@ public struct SCRAMServer: Sendable {
     public init() {}
 
     /// Handles client-first. `lookup` gives the user's keys (nil for an unknown user: the exchange
-    /// goes on with `decoy` keys and fails at the proof, so it does not tell which users exist);
+    /// goes on with `decoy`'s iterations and a salt derived from `decoy.salt` and the user name,
+    /// the same for every attempt, and fails at the proof, so it does not tell which users exist);
     /// `serverNonce` is fresh random printable text.
     public mutating func start(clientFirst message: [UInt8], serverNonce: String, decoy: SCRAMCredentials,
                                lookup: (String) -> SCRAMCredentials?) -> Step {
@@ -61,7 +62,13 @@ public struct SCRAMServer: Sendable {
         clientFirstBare = bare
         let found = lookup(user)
         self.decoy = found == nil
-        let keys = found ?? decoy
+        var keys = decoy
+        if let found {
+            keys = found
+        } else {
+            let mac = HMAC<SHA256>.authenticationCode(for: Data(user.utf8), using: SymmetricKey(data: decoy.salt))
+            keys.salt = Array(Array(mac).prefix(16))
+        }
         credentials = keys
         nonce = clientNonce + serverNonce
         serverFirst = "r=\(nonce),s=\(Data(keys.salt).base64EncodedString()),i=\(keys.iterations)"
