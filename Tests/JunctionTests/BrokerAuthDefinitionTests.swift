@@ -129,4 +129,30 @@ struct BrokerAuthDefinitionTests {
             #expect(now.passwords?.entries.count == 2)
         }
     }
+
+    @Test("Saving the password file alone reloads it into the running broker (the watcher watches auth files too)")
+    func passwordFileWatched() async throws {
+        try await withFolder(["passwords": try Self.passwordText([("alice", "old")])]) { folder in
+            let file = folder.appendingPathComponent("b.json").path
+            try Data(#"{"type": "mqtt-broker", "auth": {"passwordFile": "passwords"}, "mqtt": {"sysInterval": "off"}}"#.utf8)
+                .write(to: URL(fileURLWithPath: file))
+            let definition = try BrokerDefinition.load(file: file)
+            let broker = MQTTBroker(listeners: [], settings: definition.settings, logger: Logger(label: "test"))
+            let watcher = BrokerReloader(file: file, definition: definition, broker: broker, logger: Logger(label: "test"))
+                .watcher(interval: .milliseconds(20))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await watcher.run() }
+                try Data(try Self.passwordText([("alice", "new"), ("carol", "c")]).utf8).write(to: folder.appendingPathComponent("passwords"))
+                var seen = false
+                let deadline = ContinuousClock.now + .seconds(5)
+                while !seen && ContinuousClock.now < deadline {
+                    seen = try await broker.currentSettings().passwords?.entries.count == 2
+                    if !seen { try await Task.sleep(for: .milliseconds(20)) }
+                }
+                #expect(seen)
+                #expect(try await broker.currentSettings().passwords?.verify(user: "alice", password: Array("new".utf8)) == true)
+                group.cancelAll()
+            }
+        }
+    }
 }
