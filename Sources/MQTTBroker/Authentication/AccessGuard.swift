@@ -66,6 +66,8 @@ final class AccessGuard {
     /// Called for each CONNECT: refuses an address over its connection rate or inside its
     /// refusal window after failed authentications.
     func admit(_ address: String, settings: BrokerSettings, now: NIODeadline) -> Refusal? {
+        // Nothing to count and nothing known: keep no record.
+        if settings.maxConnectionRate == nil && records[address] == nil { return nil }
         var record = records[address] ?? Record(lastSeen: now)
         defer {
             record.lastSeen = now

@@ -17,14 +17,43 @@ struct ConnectionAccess {
 
     var stage = Stage.idle
     var address = ""
-    var pendingConnect: MQTTConnectPacket?
-    /// Packets the client sent behind its CONNECT while the password was being checked.
-    var held: [MQTTPacket] = []
-    /// The SCRAM exchange in progress (at CONNECT or a re-authentication).
-    var scram: SCRAMServer?
     /// The enhanced authentication method of this connection (5.0), nil for none.
     var method: String?
     var messages: TokenBucket?
+    /// What only an authentication in progress needs, allocated then and released after, so an
+    /// idle connection carries one pointer for it.
+    private var pending: Pending?
+
+    private final class Pending {
+        var connect: MQTTConnectPacket?
+        var held: [MQTTPacket] = []
+        var scram: SCRAMServer?
+        var isEmpty: Bool { connect == nil && held.isEmpty && scram == nil }
+    }
+
+    private mutating func update(_ change: (Pending) -> Void) {
+        let box = pending ?? Pending()
+        change(box)
+        pending = box.isEmpty ? nil : box
+    }
+
+    /// The CONNECT being authenticated.
+    var pendingConnect: MQTTConnectPacket? {
+        get { pending?.connect }
+        set { update { $0.connect = newValue } }
+    }
+
+    /// Packets the client sent behind its CONNECT while the password was being checked.
+    var held: [MQTTPacket] {
+        get { pending?.held ?? [] }
+        set { update { $0.held = newValue } }
+    }
+
+    /// The SCRAM exchange in progress (at CONNECT or a re-authentication).
+    var scram: SCRAMServer? {
+        get { pending?.scram }
+        set { update { $0.scram = newValue } }
+    }
 }
 
 extension BrokerListener {
@@ -149,7 +178,7 @@ extension BrokerConnection {
             close()
         case (.verifying, _):
             // Bounded by the read batch: reading is paused while the check runs.
-            access.held.append(packet)
+            access.held += [packet]
         case (.scram, .auth(let auth)):
             continueConnectAuthentication(auth)
         case (.scram, .disconnect):
