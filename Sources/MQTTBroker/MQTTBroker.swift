@@ -79,6 +79,7 @@ public final class MQTTBroker: Service, Sendable {
             }
             state.value.flushPending()
         }.get()
+        try await shutdownAccess()
     }
 
     public func run() async throws {

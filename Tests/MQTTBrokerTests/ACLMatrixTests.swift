@@ -15,10 +15,7 @@ struct ACLMatrixTests {
 
     @Test("Allow/deny matrix with %u and %c for password-authenticated users", arguments: MQTTProtocolVersion.allCases)
     func matrix(version: MQTTProtocolVersion) async throws {
-        let settings = BrokerSettings.test.with {
-            $0.passwords = testPasswords
-            $0.acl = Self.rules
-        }
+        let settings = AuthenticationTests.settings.with { $0.acl = Self.rules }
         let denied: MQTTReasonCode = version == .v5 ? .notAuthorized : .unspecifiedError
         try await withBroker(listeners: [BrokerListener(host: "0.0.0.0", port: 0)], settings: settings) { (ports: [Int]) async throws in
             let (alice, a) = try await RawMQTTClient.login(ports[0], version, "alice", "wonderland", id: "c-alice")

@@ -8,7 +8,7 @@ import Testing
 /// MQTT 5 enhanced authentication with SCRAM-SHA-256 over a real socket, step by step.
 @Suite("enhanced authentication: SCRAM-SHA-256", .timeLimit(.minutes(1)))
 struct EnhancedAuthenticationTests {
-    static let settings = BrokerSettings.test.with { $0.passwords = testPasswords }
+    static let settings = AuthenticationTests.settings
     static let method = "SCRAM-SHA-256"
 
     static func bytes(_ buffer: ByteBuffer?) -> [UInt8] { buffer.map { Array($0.readableBytesView) } ?? [] }
@@ -89,7 +89,7 @@ struct EnhancedAuthenticationTests {
 
     @Test("A client that stops answering during the exchange is closed at the CONNECT timeout")
     func silentDuringExchange() async throws {
-        let settings = Self.settings.with { $0.connectTimeout = .milliseconds(300) }
+        let settings = Self.settings.with { $0.connectTimeout = .seconds(2) }
         try await withBroker(listeners: [BrokerListener(host: "0.0.0.0", port: 0)], settings: settings) { (ports: [Int]) async throws in
             let client = try await RawMQTTClient.open(port: ports[0], version: .v5)
             let exchange = SCRAMClientExchange(username: "bob", password: "builder")

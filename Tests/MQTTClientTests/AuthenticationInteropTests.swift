@@ -12,6 +12,7 @@ func withPasswordBroker<T>(_ passwords: BrokerPasswordFile, _ body: (_ port: Int
     listener.allowAnonymous = false
     var settings = BrokerSettings.clientTest
     settings.passwords = passwords
+    settings.connectTimeout = .seconds(15)
     let broker = MQTTBroker(listeners: [listener], settings: settings, logger: testLogger)
     guard let port = try await broker.start().first?.port else { throw TestFailure("no port") }
     do {
@@ -40,6 +41,7 @@ struct AuthenticationInteropTests {
     func clientSCRAM() async throws {
         try await withPasswordBroker(try Self.passwords([("alice", "wonderland")])) { port, _ in
             var configuration = MQTTClientConfiguration.test(port: port)
+            configuration.connectTimeout = .seconds(15)
             configuration.authentication = MQTTSCRAMAuthentication(username: "alice", password: "wonderland").authentication
             try await MQTTClient.withConnection(configuration) { client in
                 let info = await client.connectionInfo()
@@ -59,6 +61,7 @@ struct AuthenticationInteropTests {
         try await withPasswordBroker(try Self.passwords([("bob", "builder")])) { port, broker in
             let events = Mutex<[MQTTClientEvent]>([])
             var configuration = MQTTClientConfiguration.test(port: port)
+            configuration.connectTimeout = .seconds(15)
             configuration.reconnect = .disabled
             let scram = MQTTSCRAMAuthentication(username: "bob", password: "builder")
             configuration.authentication = scram.authentication
@@ -145,6 +148,7 @@ struct AuthenticationInteropTests {
         guard case .mosquittoPBKDF2 = passwords.entries["device"] else { Issue.record("not read as $7$: \(passwords.entries)"); return }
         try await withPasswordBroker(passwords) { port, _ in
             var configuration = MQTTClientConfiguration.test(port: port, version: .v311)
+            configuration.connectTimeout = .seconds(15)
             configuration.username = "device"
             configuration.password = ByteBuffer(string: "m0squitto")
             try await MQTTClient.withConnection(configuration) { client in

@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 
 /// A rate: `count` events per `interval` (`"10/1s"`, `"600/1m"` in a definition).
 public struct BrokerRate: Sendable, Hashable, CustomStringConvertible {
@@ -48,6 +49,23 @@ final class AccessGuard {
     private(set) var records: [String: Record] = [:]
     /// The listener each server channel serves, by the channel's identity.
     var listeners: [ObjectIdentifier: BrokerListener] = [:]
+    /// Threads for password checks, this broker's own (not shared with blocking I/O elsewhere),
+    /// one fewer than the cores so the event loops keep one; started at the first check.
+    private(set) var pool: NIOThreadPool?
+
+    func passwordPool() -> NIOThreadPool {
+        if let pool { return pool }
+        let made = NIOThreadPool(numberOfThreads: max(1, System.coreCount - 1))
+        made.start()
+        pool = made
+        return made
+    }
+
+    /// Hands the pool over for shutting down (the broker is stopping).
+    func takePool() -> NIOThreadPool? {
+        defer { pool = nil }
+        return pool
+    }
     /// Password checks queued or running on the thread pool, all addresses.
     private(set) var verifying = 0
 

@@ -73,6 +73,13 @@ extension MQTTBroker {
         let state = self.state
         try await loop.submit { state.value.accessGuard.listeners[ObjectIdentifier(channel)] = listener }.get()
     }
+
+    /// Stops the password-check threads, after the checks queued finished.
+    func shutdownAccess() async throws {
+        let state = self.state
+        let pool = try await loop.submit { state.value.accessGuard.takePool() }.get()
+        try await pool?.shutdownGracefully()
+    }
 }
 
 extension BrokerConnection {
@@ -141,7 +148,7 @@ extension BrokerConnection {
         access.pendingConnect = connect
         try? context.channel.syncOptions?.setOption(.autoRead, value: false)
         let password = connect.password.map { Array($0.readableBytesView) } ?? []
-        NIOThreadPool.singleton.runIfActive(eventLoop: context.eventLoop) {
+        state.accessGuard.passwordPool().runIfActive(eventLoop: context.eventLoop) {
             passwords.verify(user: user, password: password)
         }.assumeIsolated().whenComplete { [self] result in
             state.accessGuard.endVerification(address)
