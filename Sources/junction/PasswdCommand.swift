@@ -11,8 +11,7 @@ struct PasswdCommand: ParsableCommand {
         junction passwd FILE USER          prompts for the password twice, without echo
         junction passwd -b FILE USER PASS  takes it from the command line (scripts)
         junction passwd -D FILE USER       deletes the user
-        Hashes are SCRAM-SHA-256 keys (PBKDF2-HMAC-SHA256, random salt); lines written by
-        mosquitto_passwd ($7$) are kept as they are.
+        Hashes are SCRAM-SHA-256 keys (PBKDF2-HMAC-SHA256, random salt); lines written by mosquitto_passwd ($7$) are kept as they are.
         """
     )
 
