@@ -26,6 +26,9 @@ public struct SCRAMClientExchange: Sendable {
         return "n=\(escaped),r=\(clientNonce)"
     }
 
+    /// The client's nonce.
+    public var nonce: String { clientNonce }
+
     /// `n,,n=user,r=nonce`.
     public var clientFirst: [UInt8] { Array("n,,\(clientFirstBare)".utf8) }
 
@@ -95,8 +98,10 @@ public enum SCRAMClientError: Error, Sendable, Equatable, CustomStringConvertibl
     }
 }
 
-/// SCRAM-SHA-256 for ``MQTTClientConfiguration/authentication``: each connection attempt starts
-/// a fresh exchange; the CONNACK's server signature is verified.
+/// SCRAM-SHA-256 for ``MQTTClientConfiguration/authentication``: every CONNECT (reconnects
+/// too) carries the same client-first, whose exchange the broker's fresh nonce makes new; the
+/// CONNACK's server signature is verified. ``restart()`` starts a separate exchange for
+/// re-authentication (whose AUTH 0x00 the client does not pass on, so its signature is not checked).
 ///
 /// ```swift
 /// let scram = MQTTSCRAMAuthentication(username: "alice", password: "secret")
@@ -108,30 +113,45 @@ public final class MQTTSCRAMAuthentication: Sendable {
     public static let method = "SCRAM-SHA-256"
     private let username: String
     private let password: String
-    private let exchange: Mutex<SCRAMClientExchange>
+    private struct Exchanges {
+        var connect: SCRAMClientExchange
+        var reauthentication: SCRAMClientExchange?
+    }
+
+    private let exchanges: Mutex<Exchanges>
 
     public init(username: String, password: String) {
         self.username = username
         self.password = password
-        exchange = Mutex(SCRAMClientExchange(username: username, password: password))
+        exchanges = Mutex(Exchanges(connect: SCRAMClientExchange(username: username, password: password)))
     }
 
     /// Starts a new exchange and returns its client-first message: the data of AUTH 0x19.
     public func restart() -> ByteBuffer {
         let fresh = SCRAMClientExchange(username: username, password: password)
-        exchange.withLock { $0 = fresh }
+        exchanges.withLock { $0.reauthentication = fresh }
         return ByteBuffer(bytes: fresh.clientFirst)
     }
 
-    /// The enhanced-authentication hooks; the CONNECT carries the current exchange's client-first.
+    /// The enhanced-authentication hooks for the configuration.
     public var authentication: MQTTEnhancedAuthentication {
-        MQTTEnhancedAuthentication(method: Self.method, initialData: ByteBuffer(bytes: exchange.withLock { $0.clientFirst }),
+        MQTTEnhancedAuthentication(method: Self.method, initialData: ByteBuffer(bytes: exchanges.withLock { $0.connect.clientFirst }),
             respond: { [self] challenge, _ in
                 let serverFirst = challenge.map { Array($0.readableBytesView) } ?? []
-                return ByteBuffer(bytes: try exchange.withLock { exchange throws(SCRAMClientError) in try exchange.respond(toServerFirst: serverFirst) })
+                // The server's nonce extends the client nonce of the exchange it answers.
+                let text = String(decoding: serverFirst, as: UTF8.self)
+                return ByteBuffer(bytes: try exchanges.withLock { exchanges throws(SCRAMClientError) in
+                    if var again = exchanges.reauthentication, text.hasPrefix("r=\(again.nonce)") {
+                        defer { exchanges.reauthentication = again }
+                        return try again.respond(toServerFirst: serverFirst)
+                    }
+                    return try exchanges.connect.respond(toServerFirst: serverFirst)
+                })
             },
             completed: { [self] data in
-                try exchange.withLock { exchange throws(SCRAMClientError) in try exchange.verify(serverFinal: data.map { Array($0.readableBytesView) } ?? []) }
+                try exchanges.withLock { exchanges throws(SCRAMClientError) in
+                    try exchanges.connect.verify(serverFinal: data.map { Array($0.readableBytesView) } ?? [])
+                }
             })
     }
 }

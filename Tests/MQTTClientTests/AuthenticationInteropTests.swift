@@ -84,6 +84,36 @@ struct AuthenticationInteropTests {
         }
     }
 
+    @Test("MQTTClient after a re-authentication still reconnects with SCRAM (taken over, it comes back)")
+    func reconnectAfterReauthentication() async throws {
+        try await withPasswordBroker(try Self.passwords([("bob", "builder")])) { port, _ in
+            let events = Mutex<[MQTTClientEvent]>([])
+            let id = unique("back")
+            var configuration = MQTTClientConfiguration.test(port: port, clientID: id)
+            configuration.connectTimeout = .seconds(15)
+            let scram = MQTTSCRAMAuthentication(username: "bob", password: "builder")
+            configuration.authentication = scram.authentication
+            configuration.onEvent = { event in events.withLock { $0.append(event) } }
+            let client = MQTTClient(configuration: configuration, logger: MQTTClient.silentLogger)
+            try await client.connect()
+            try await client.reauthenticate(data: scram.restart())
+            try await client.publish(to: "back/1", string: "after re-authentication", qos: .atLeastOnce)
+            // Another connection with the same client id takes the session over; the client reconnects.
+            var intruder = MQTTClientConfiguration.test(port: port, clientID: id)
+            intruder.connectTimeout = .seconds(15)
+            intruder.reconnect = .disabled
+            intruder.username = "bob"
+            intruder.password = ByteBuffer(string: "builder")
+            try await MQTTClient.withConnection(intruder) { _ in }
+            try await poll("the client to connect again") { () -> Bool? in
+                events.withLock { $0.filter { if case .connected = $0 { true } else { false } }.count >= 2 } ? true : nil
+            }
+            let failures = events.withLock { $0.compactMap { if case .disconnected(.authenticationFailed(let d)) = $0 { d } else { nil } } }
+            #expect(failures.isEmpty, "\(failures)")
+            await client.disconnect()
+        }
+    }
+
     @Test("mosquitto_pub / mosquitto_sub with -u/-P against a file made by `junction passwd -b`: right password delivers, wrong is refused",
           arguments: MQTTProtocolVersion.allCases)
     func mosquittoToolsWithJunctionPasswd(version: MQTTProtocolVersion) async throws {
