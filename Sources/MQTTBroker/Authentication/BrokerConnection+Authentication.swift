@@ -153,7 +153,15 @@ extension BrokerConnection {
         }.assumeIsolated().whenComplete { [self] result in
             state.accessGuard.endVerification(address)
             guard phase == .awaitingConnect, !closing, access.stage == .verifying else { return }
-            let valid = (try? result.get()) ?? false
+            let valid: Bool
+            switch result {
+            case .success(let matched): valid = matched
+            case .failure(let error):
+                // The pool stopped (the broker is shutting down): refuse rather than admit unchecked.
+                logger.warning("password check did not run", metadata: ["error": "\(error)", "client.address": "\(address)"])
+                refuseConnect(.serverUnavailable, "the password could not be checked")
+                return state.flushPending()
+            }
             guard valid else {
                 state.accessGuard.failed(address, settings: state.settings, now: now)
                 logger.notice("authentication failed", metadata: ["mqtt.username": "\(user)", "client.address": "\(address)"])

@@ -188,16 +188,21 @@ extension BrokerPasswordFile.Entry {
         }
     }
 
-    /// Recomputes the hash of `password` and compares in constant time.
+    /// Recomputes the hash of `password` and compares in constant time. The derivation fails only
+    /// for parameters the file's parser already refused; such an entry matches nothing.
     func matches(_ password: [UInt8]) -> Bool {
-        switch self {
-        case .scram(let stored):
-            guard let derived = try? SCRAMCredentials.derive(password: password, salt: stored.salt, iterations: stored.iterations) else { return false }
-            return constantTimeEqual(derived.storedKey, stored.storedKey)
-        case .mosquittoPBKDF2(let iterations, let salt, let hash):
-            guard let key = try? KDF.Insecure.PBKDF2.deriveKey(from: password, salt: salt, using: .sha512, outputByteCount: 64,
-                                                              unsafeUncheckedRounds: iterations) else { return false }
-            return key.withUnsafeBytes { constantTimeEqual(Array($0), hash) }
+        do {
+            switch self {
+            case .scram(let stored):
+                let derived = try SCRAMCredentials.derive(password: password, salt: stored.salt, iterations: stored.iterations)
+                return constantTimeEqual(derived.storedKey, stored.storedKey)
+            case .mosquittoPBKDF2(let iterations, let salt, let hash):
+                let key = try KDF.Insecure.PBKDF2.deriveKey(from: password, salt: salt, using: .sha512, outputByteCount: 64,
+                                                            unsafeUncheckedRounds: iterations)
+                return key.withUnsafeBytes { constantTimeEqual(Array($0), hash) }
+            }
+        } catch {
+            return false
         }
     }
 }
