@@ -60,7 +60,7 @@ extension BrokerListener {
     /// Whether the configured host is a loopback address (127.0.0.0/8, ::1, localhost).
     public var isLoopback: Bool {
         let h = host.lowercased().trimmingCharacters(in: ["[", "]"])
-        return h == "localhost" || h.hasPrefix("127.") || h == "::1" || h == "0:0:0:0:0:0:0:1"
+        return h == "localhost" || h.hasPrefix("127.") || h.hasPrefix("::ffff:127.") || h == "::1" || h == "0:0:0:0:0:0:0:1"
     }
 
     /// `allowAnonymous` as configured, else true exactly on a loopback host (Mosquitto 2).
