@@ -90,7 +90,7 @@ final class AccessGuard {
         defer {
             record.lastSeen = now
             records[address] = record
-            if records.count > 4096 { prune(now: now, settings: settings) }
+            if records.count > pruneAt { prune(now: now, settings: settings) }
         }
         if let until = record.blockedUntil, until > now {
             return .blocked(seconds: Int(((until - now).nanoseconds + 999_999_999) / 1_000_000_000))
@@ -139,10 +139,15 @@ final class AccessGuard {
         records[address]?.blockedUntil = nil
     }
 
+    /// Record count at which idle records are next swept: it doubles with what survives a sweep,
+    /// so many live addresses cost amortised constant time per CONNECT, not a sweep each.
+    private var pruneAt = 4096
+
     /// Forgets addresses idle for ten minutes with nothing pending.
     private func prune(now: NIODeadline, settings: BrokerSettings) {
         records = records.filter { _, record in
             record.verifying > 0 || (record.blockedUntil.map { $0 > now } ?? false) || now - record.lastSeen < .minutes(10)
         }
+        pruneAt = max(4096, records.count * 2)
     }
 }
