@@ -123,6 +123,7 @@ let package = Package(
             name: "JunctionTests",
             dependencies: [
                 "Junction", "MQTTBroker", "MQTTCore",
+                "MQTTClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

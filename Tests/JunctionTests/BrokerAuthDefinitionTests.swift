@@ -2,6 +2,9 @@ import Foundation
 import Junction
 import Logging
 import MQTTBroker
+import MQTTClient
+import MQTTCore
+import NIOCore
 import Testing
 
 /// The access part of broker definitions: `auth` files, `allowAnonymous`, limits, warnings, reload.
@@ -152,6 +155,49 @@ struct BrokerAuthDefinitionTests {
                 #expect(seen)
                 #expect(try await broker.currentSettings().passwords?.verify(user: "alice", password: Array("new".utf8)) == true)
                 group.cancelAll()
+            }
+        }
+    }
+
+    @Test("End to end: a broker started from a definition with a password file and an ACL file enforces both", arguments: MQTTProtocolVersion.allCases)
+    func definitionEndToEnd(version: MQTTProtocolVersion) async throws {
+        let acl = #"[{"permission": "allow", "action": "all", "topic": "users/%u/#"}, {"permission": "allow", "action": "publish", "topic": "clients/%c/status"}]"#
+        try await withFolder(["passwords": try Self.passwordText([("dora", "explorer")]), "acl.json": acl]) { folder in
+            let file = folder.appendingPathComponent("b.json").path
+            try Data(#"{"type": "mqtt-broker", "listeners": [{"host": "0.0.0.0", "port": 0}], "auth": {"passwordFile": "passwords", "aclFile": "acl.json"}, "mqtt": {"sysInterval": "off"}}"#.utf8)
+                .write(to: URL(fileURLWithPath: file))
+            let definition = try BrokerDefinition.load(file: file)
+            let broker = MQTTBroker(listeners: definition.listeners, settings: definition.settings, logger: Logger(label: "test"))
+            guard let port = try await broker.start().first?.port else { throw DefinitionError(problems: []) }
+            do {
+                var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: port, version: version, clientID: "dora-1")
+                configuration.reconnect = .disabled
+                configuration.connectTimeout = .seconds(15)
+                configuration.username = "dora"
+                configuration.password = ByteBuffer(string: "explorer")
+                try await MQTTClient.withConnection(configuration) { client in
+                    try await client.subscribe(to: [MQTTSubscription(topicFilter: "users/dora/#", qos: .atLeastOnce)]) { messages in
+                        try await client.publish(to: "users/dora/in", string: "mine", qos: .atLeastOnce)
+                        var iterator = messages.makeAsyncIterator()
+                        let message = try await iterator.next()
+                        #expect(message?.topic == "users/dora/in")
+                        try await message?.ack()
+                    }
+                    try await client.publish(to: "clients/dora-1/status", string: "up", qos: .atLeastOnce)
+                    do {
+                        try await client.subscribe(to: [MQTTSubscription(topicFilter: "users/other/#")]) { _ in }
+                        Issue.record("a subscription outside the ACL was granted")
+                    } catch let error as MQTTClientError {
+                        guard case .subscribeFailed(_, let code, _) = error else { throw error }
+                        #expect(code == (version == .v5 ? .notAuthorized : .unspecifiedError))
+                    }
+                }
+                configuration.password = ByteBuffer(string: "wrong")
+                await #expect(throws: MQTTClientError.self) { try await MQTTClient.withConnection(configuration) { _ in } }
+                try await broker.shutdown()
+            } catch {
+                try? await broker.shutdown()
+                throw error
             }
         }
     }
