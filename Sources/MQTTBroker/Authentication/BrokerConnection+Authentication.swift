@@ -121,10 +121,19 @@ extension BrokerConnection {
         ])
         var properties = extra
         if version == .v5 { properties.append(.reasonString(reason)) }
-        access.stage = .idle
-        access.held = []
+        endAuthentication()
         send(.connack(MQTTConnAckPacket(reasonCode: code, properties: properties)))
         close()
+    }
+
+    /// Drops what a refused or abandoned authentication held, and reads again so the client's
+    /// close is seen while the connection lingers (see ``close()``).
+    private func endAuthentication() {
+        if access.stage == .verifying { try? context?.channel.syncOptions?.setOption(.autoRead, value: true) }
+        access.stage = .idle
+        access.held = []
+        access.pendingConnect = nil
+        access.scram = nil
     }
 
     private var connectClientID: String { access.pendingConnect?.clientIdentifier ?? clientID }
@@ -190,6 +199,7 @@ extension BrokerConnection {
     func handleWhileAuthenticating(_ packet: MQTTPacket) {
         switch (access.stage, packet) {
         case (.verifying, .disconnect):
+            endAuthentication()
             close()
         case (.verifying, _):
             // Bounded by the read batch: reading is paused while the check runs.
@@ -197,6 +207,7 @@ extension BrokerConnection {
         case (.scram, .auth(let auth)):
             continueConnectAuthentication(auth)
         case (.scram, .disconnect):
+            endAuthentication()
             close()
         default:
             refuseConnect(.protocolError, "\(packet.type) before the authentication finished")
