@@ -2,27 +2,15 @@ import MQTTCore
 import NIOCore
 
 extension BrokerConnection {
-    /// CONNECT: identify the client, take over or resume its session, answer CONNACK, and send
-    /// what the resumed session still owes.
-    func handleConnect(_ connect: MQTTConnectPacket) {
+    /// CONNECT, second half, once the client is admitted and authenticated as `username`: take
+    /// over or resume its session, answer CONNACK (with `properties`, e.g. the SCRAM server-final),
+    /// and send what the resumed session still owes.
+    func acceptConnect(_ connect: MQTTConnectPacket, username: String?, properties extra: MQTTProperties = []) {
         connectTimeout?.cancel()
-        version = connect.protocolVersion
+        access.pendingConnect = nil
         let settings = state.settings
+        func refuse(_ code: MQTTReasonCode, _ reason: String) { refuseConnect(code, reason) }
 
-        func refuse(_ code: MQTTReasonCode, _ reason: String) {
-            logger.info("connection refused", metadata: ["mqtt.reason_code": "\(code)", "reason": "\(reason)"])
-            var properties = MQTTProperties()
-            if version == .v5 { properties.append(.reasonString(reason)) }
-            send(.connack(MQTTConnAckPacket(reasonCode: code, properties: properties)))
-            close()
-        }
-
-        if settings.maxConnections > 0 && state.connections.count > settings.maxConnections {
-            return refuse(.serverBusy, "too many connections")
-        }
-        if connect.properties.authenticationMethod != nil {
-            return refuse(.badAuthenticationMethod, "no enhanced authentication method is configured")
-        }
         var id = connect.clientIdentifier
         var assigned: String?
         if id.isEmpty {
@@ -41,7 +29,7 @@ extension BrokerConnection {
         let (session, sessionPresent) = state.attach(self, clientID: id, cleanStart: connect.cleanStart,
                                                      version: version, expiry: expiry, window: window)
         self.session = session
-        session.username = certificateUsername() ?? connect.username  // TLS listener with usernameFrom: the certificate names the user
+        session.username = username
         will = connect.will
         phase = .connected
 
@@ -59,6 +47,7 @@ extension BrokerConnection {
 
         var properties = MQTTProperties()
         if version == .v5 {
+            for property in extra { properties.append(property) }
             outboundAliasMaximum = connect.properties.topicAliasMaximum ?? 0
             clientMaximumPacketSize = Int(connect.properties.maximumPacketSize ?? .max)
             sendsProblemInformation = connect.properties.requestProblemInformation != 0

@@ -6,6 +6,7 @@ extension BrokerConnection {
 
     func handlePublish(_ packet: MQTTPublishPacket) {
         guard let session else { return }
+        guard admitPublish() else { return }
         var topic = packet.topic
         if version == .v5, let alias = packet.properties.topicAlias {
             guard alias <= inboundAliasMaximum else {

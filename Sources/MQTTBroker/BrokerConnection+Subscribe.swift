@@ -26,6 +26,12 @@ extension BrokerConnection {
                 problems.append("\(request.topicFilter): not authorized")
                 continue
             }
+            let limit = state.settings.maxSubscriptions
+            if limit > 0 && session.subscriptions[request.topicFilter] == nil && session.subscriptions.count >= limit {
+                codes.append(.quotaExceeded)
+                problems.append("\(request.topicFilter): more than \(limit) subscriptions")
+                continue
+            }
             retained += state.subscribe(session, to: filter, request: request, identifier: identifier)
             codes.append(MQTTReasonCode(rawValue: request.qos.rawValue))
         }

@@ -37,6 +37,8 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     /// Set on TLS listeners with `usernameFrom`: the verified client certificate's CN or SAN is
     /// the user name (see ``certificateUsername()`` in BrokerConnection+Transport.swift).
     var certificateUsernameSource: ListenerTLS.UsernameSource?
+    /// Authentication in progress, enhanced authentication method, message rate (Authentication/).
+    var access = ConnectionAccess()
 
     init(state: BrokerState) { self.state = state }
 
@@ -70,6 +72,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         let packet = unwrapInboundIn(data)
         guard phase != .closed else { return }
         if phase == .awaitingConnect {
+            if access.stage != .idle { return handleWhileAuthenticating(packet) }
             guard case .connect(let connect) = packet else { return close() }
             handleConnect(connect)
             return
@@ -86,8 +89,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         case .disconnect(let disconnect): handleDisconnect(disconnect)
         case .connect:
             disconnect(.protocolError, reason: "second CONNECT")
-        case .auth:
-            disconnect(.protocolError, reason: "AUTH without enhanced authentication")
+        case .auth(let auth): handleAuth(auth)
         case .connack, .suback, .unsuback, .pingresp:
             disconnect(.protocolError, reason: "\(packet.type) is sent by servers only")
         }

@@ -38,6 +38,20 @@ public struct BrokerSettings: Sendable, Hashable {
     /// Access rules; empty allows everything (see ``BrokerACLRule``).
     public var acl: [BrokerACLRule] = []
 
+    // Authentication and limits (README "Authentication and limits").
+    /// Users and their password hashes; nil: user names are not checked (see ``BrokerListener/allowAnonymous``).
+    public var passwords: BrokerPasswordFile?
+    /// Subscriptions per client; one more is refused with 0x97 (0x80 on 3.1.1). 0 is unlimited.
+    public var maxSubscriptions: Int = 0
+    /// CONNECTs per address; over it CONNACK 0x9F (0x03 on 3.1.1). nil is unlimited.
+    public var maxConnectionRate: BrokerRate?
+    /// PUBLISH packets per client connection; over it the connection ends (5.0: DISCONNECT 0x96). nil is unlimited.
+    public var maxMessageRate: BrokerRate?
+    /// Failed authentications in a row from one address before it is refused for a while; 0 turns that off.
+    public var maxAuthFailures: Int = 5
+    /// The first refusal window after `maxAuthFailures`; it doubles with each further failure (up to 64×).
+    public var authFailureBlock: TimeAmount = .seconds(10)
+
     public init() {}
 }
 
@@ -50,6 +64,8 @@ public struct BrokerListener: Sendable, Hashable {
     public var tls: ListenerTLS? = nil
     /// MQTT over WebSocket on this listener (HTTP upgrade on its path); nil is MQTT straight on the socket.
     public var webSocket: WebSocketListenerOptions? = nil
+    /// Whether clients without a user name may connect; nil: only on a loopback `host` (Mosquitto 2's rule).
+    public var allowAnonymous: Bool?
 
     public init(host: String = "127.0.0.1", port: Int = 1883) {
         self.host = host

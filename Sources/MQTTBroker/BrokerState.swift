@@ -17,6 +17,8 @@ final class BrokerState {
     var statistics = BrokerStatistics()
     /// Every open client connection, with or without a session yet.
     var connections: [ObjectIdentifier: BrokerConnection] = [:]
+    /// Per-address limits and the listener of each server channel (Authentication/AccessGuard.swift).
+    let accessGuard = AccessGuard()
 
     /// Connections written to during the current read batch, flushed once at its end.
     private var pendingFlush: [BrokerConnection] = []

@@ -48,6 +48,7 @@ public final class MQTTBroker: Service, Sendable {
                 .bind(host: listener.host, port: listener.port)
                 .get()
             channels.withLockedValue { $0.append(channel) }
+            try await register(listener, channel: channel)
             if let address = channel.localAddress { bound.append(address) }
             logger.info("broker listening", metadata: ["listener.address": "\(channel.localAddress.map { "\($0)" } ?? "?")",
                                                        "listener.scheme": "\(transport.scheme)"])
@@ -74,6 +75,7 @@ public final class MQTTBroker: Service, Sendable {
             }
             state.value.flushPending()
         }.get()
+        try await shutdownAccess()
     }
 
     public func run() async throws {

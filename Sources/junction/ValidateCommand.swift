@@ -18,6 +18,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let definitions = DefinitionLoader.load(processes: processes, connectors: connectors)
         for warning in definitions.warnings { printError("warning: \(warning)") }
+        for warning in definitions.accessWarnings { printError("warning: \(warning)") }
         guard definitions.problems.isEmpty else {
             printError(DefinitionError(problems: definitions.problems).description)
             throw ExitCode(1)

@@ -53,7 +53,7 @@ struct BrokerDefinitionTests {
         ])
         #expect(problems.allSatisfy { $0.file == "Connectors/b.json" })
         #expect(byPath["mqtt.maxInflight"]?.first?.message == "expected an integer from 1 to 65535, found a string")
-        #expect(byPath["mqtt.colour"]?.first?.message.hasPrefix("unknown key; expected one of: awaitRelTimeout") == true)
+        #expect(byPath["mqtt.colour"]?.first?.message.hasPrefix("unknown key; expected one of: authFailureBlock, awaitRelTimeout") == true)
         #expect(byPath["mqtt.mqueueStoreQos0"]?.first?.message == "expected true or false, found an integer")
     }
 

@@ -14,6 +14,9 @@ public struct BrokerDefinition: Sendable, Hashable {
     public var settings: BrokerSettings
     /// Topics forwarded to and from an external broker (see ``BridgeDefinition``).
     public var bridge: BridgeDefinition?
+    /// The `auth` section's files, resolved (BrokerDefinition+Auth.swift).
+    public var passwordFile: String?
+    public var aclFile: String?
 
     public init(description: String? = nil, listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings()) {
         self.description = description
@@ -21,13 +24,14 @@ public struct BrokerDefinition: Sendable, Hashable {
         self.settings = settings
     }
 
-    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl", "bridge"]
+    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl", "bridge", "auth"]
     static let aclKeys: Set<String> = ["permission", "action", "topic", "username", "clientId"]
-    static let listenerKeys: Set<String> = Set(["host", "port"]).union(listenerTransportKeys)
+    static let listenerKeys: Set<String> = Set(["host", "port", "allowAnonymous"]).union(listenerTransportKeys)
     static let mqttKeys: Set<String> = [
         "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
         "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
         "topicAliasMaximum", "connectTimeout", "sysInterval",
+        "maxSubscriptions", "maxConnectionRate", "maxMessageRate", "maxAuthFailures", "authFailureBlock",
     ]
 
     /// Reads and validates a broker definition file; throws ``DefinitionError`` listing every problem.
@@ -61,6 +65,7 @@ public struct BrokerDefinition: Sendable, Hashable {
                 if let host = reader.string(object["host"], "\(path).host") { listener.host = host }
                 if let port = reader.integer(object["port"], "\(path).port", in: 0...65_535) { listener.port = port }
                 parseListenerTransport(object, path, reader, into: &listener)  // tls, websocket: BrokerDefinition+Listeners.swift
+                listener.allowAnonymous = reader.bool(object["allowAnonymous"], "\(path).allowAnonymous")
                 return listener
             }
         }
@@ -68,6 +73,7 @@ public struct BrokerDefinition: Sendable, Hashable {
         if let rules = reader.array(root["acl"], "acl") {
             definition.settings.acl = rules.enumerated().compactMap { index, value in parseRule(value, "acl[\(index)]", reader) }
         }
+        parseAuth(root["auth"], into: &definition, reader: reader)
 
         definition.bridge = BridgeDefinition.parse(root["bridge"], "bridge", reader)
         guard let mqtt = reader.object(root["mqtt"], "mqtt", allowed: mqttKeys) else { return definition }
@@ -92,6 +98,7 @@ public struct BrokerDefinition: Sendable, Hashable {
         } else if let v = reader.duration(mqtt["sysInterval"], path("sysInterval")) {
             s.sysInterval = .milliseconds(max(100, v))
         }
+        parseLimits(mqtt, into: &s, reader: reader)
         definition.settings = s
         return definition
     }

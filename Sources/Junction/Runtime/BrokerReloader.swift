@@ -12,17 +12,20 @@ public struct BrokerReloader: Sendable {
     public let broker: MQTTBroker
     private let current: NIOLockedValueBox<BrokerDefinition>
     private let logger: Logger
+    /// The password and ACL files of the definition, watched with it (BrokerFilesWatcher.swift).
+    let authFiles: [String]
 
     public init(file: String, definition: BrokerDefinition, broker: MQTTBroker, logger: Logger) {
         self.file = file
         self.broker = broker
         self.current = NIOLockedValueBox(definition)
         self.logger = logger
+        self.authFiles = [definition.passwordFile, definition.aclFile].compactMap { $0 }
     }
 
-    /// A service that watches the file and reloads it.
-    public func watcher(interval: Duration = .seconds(1)) -> FileWatcher {
-        FileWatcher(path: file, interval: interval) { data in await reload(data) }
+    /// A service that watches the file (and the files its `auth` section names) and reloads it.
+    public func watcher(interval: Duration = .seconds(1)) -> BrokerFilesWatcher {
+        BrokerFilesWatcher(reloader: self, interval: interval)
     }
 
     /// Applies the definition in `data`; returns the names of the settings that changed.

@@ -24,7 +24,7 @@ extension BrokerSettings {
 }
 
 /// Broker logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
-private let testLogger: Logger = {
+let testLogger: Logger = {
     guard let level = ProcessInfo.processInfo.environment["JUNCTION_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
         return Logger(label: "junction.broker.test", factory: { _ in SwiftLogNoOpLogHandler() })
     }

@@ -40,9 +40,12 @@ final class RawMQTTClient: Sendable {
     deinit { channel.close(promise: nil) }
 
     /// Opens a TCP connection to the broker on 127.0.0.1:`port`; nothing is sent yet.
-    static func open(port: Int, version: MQTTProtocolVersion) async throws -> RawMQTTClient {
+    /// `source` binds the local address first (e.g. 127.0.0.2, to be another address on loopback).
+    static func open(port: Int, version: MQTTProtocolVersion, source: String? = nil) async throws -> RawMQTTClient {
         let inbox = PacketInbox()
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        var bootstrap = ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
+        let channel = try await bootstrap
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(5))
             .channelInitializer { channel in
