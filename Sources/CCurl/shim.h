@@ -44,4 +44,13 @@ static inline CURLcode junction_curl_getinfo_long(CURL *handle, CURLINFO info, l
     return curl_easy_getinfo(handle, info, value);
 }
 
+static inline CURLMcode junction_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
+
+/// The result code of a finished transfer (CURLMsg's `data` is a union Swift reads awkwardly).
+static inline CURLcode junction_curl_msg_result(const CURLMsg *message) {
+    return message->data.result;
+}
+
 #endif
