@@ -1,5 +1,7 @@
+import DequeModule
 import MQTTCore
 import NIOCore
+import Synchronization
 
 /// The engine's in-process access to the broker: no socket, same sessions and routing.
 extension MQTTBroker {
@@ -31,7 +33,7 @@ extension MQTTBroker {
             }
             return filter
         }
-        let (stream, continuation) = AsyncStream<BrokerDelivery>.makeStream()
+        let (stream, continuation) = AsyncStream<[BrokerDelivery]>.makeStream()
         let state = self.state
         let loop = self.loop
         let box = try await loop.submit {
@@ -89,13 +91,46 @@ public struct BrokerDelivery: Sendable {
 }
 
 /// The deliveries of an in-process session, in order.
+///
+/// The broker hands them over in batches (what one turn of its event loop delivered), so a
+/// busy session costs the consumer one wake-up per batch, not per message; the iterator gives
+/// them out one by one.
 public struct BrokerSubscription: AsyncSequence, Sendable {
     public typealias Element = BrokerDelivery
-    let stream: AsyncStream<BrokerDelivery>
+    let stream: AsyncStream<[BrokerDelivery]>
     let endpoint: NIOLoopBound<LocalEndpoint>
     let loop: EventLoop
 
-    public func makeAsyncIterator() -> AsyncStream<BrokerDelivery>.AsyncIterator { stream.makeAsyncIterator() }
+    /// What the last batch still holds: kept with the subscription, not the iterator, so an
+    /// iterator given up early (a `for` loop left with `break`, `first(where:)`) loses nothing.
+    let leftovers = Leftovers()
+
+    final class Leftovers: Sendable {
+        private let queue = Mutex<Deque<BrokerDelivery>>([])
+        func pop() -> BrokerDelivery? { queue.withLock { $0.popFirst() } }
+        func keep(_ batch: ArraySlice<BrokerDelivery>) { queue.withLock { $0.append(contentsOf: batch) } }
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(batches: stream.makeAsyncIterator(), leftovers: leftovers) }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        var batches: AsyncStream<[BrokerDelivery]>.AsyncIterator
+        let leftovers: Leftovers
+
+        public mutating func next() async -> BrokerDelivery? {
+            if let kept = leftovers.pop() { return kept }
+            guard let batch = await batches.next(), let first = batch.first else { return nil }
+            leftovers.keep(batch.dropFirst())
+            return first
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> BrokerDelivery? {
+            if let kept = leftovers.pop() { return kept }
+            guard let batch = await batches.next(isolation: actor), let first = batch.first else { return nil }
+            leftovers.keep(batch.dropFirst())
+            return first
+        }
+    }
 
     /// Detaches from the session (which lives on for its expiry) and ends the sequence.
     public func close() async {
@@ -124,15 +159,18 @@ struct LocalAcknowledger: Sendable {
     }
 }
 
-/// The session endpoint of an in-process subscriber: deliveries go into an AsyncStream.
+/// The session endpoint of an in-process subscriber: deliveries go into an AsyncStream, in
+/// batches handed over once per turn of the loop.
 final class LocalEndpoint: SessionEndpoint {
-    let continuation: AsyncStream<BrokerDelivery>.Continuation
+    let continuation: AsyncStream<[BrokerDelivery]>.Continuation
     let clientID: String
     let state: NIOLoopBoundBox<BrokerState>
     let loop: EventLoop
     var epoch: UInt64 = 0
+    /// Deliveries of this turn of the loop, not yet handed over.
+    private var batch: [BrokerDelivery] = []
 
-    init(continuation: AsyncStream<BrokerDelivery>.Continuation, clientID: String, state: NIOLoopBoundBox<BrokerState>, loop: EventLoop) {
+    init(continuation: AsyncStream<[BrokerDelivery]>.Continuation, clientID: String, state: NIOLoopBoundBox<BrokerState>, loop: EventLoop) {
         self.continuation = continuation
         self.clientID = clientID
         self.state = state
@@ -147,21 +185,36 @@ final class LocalEndpoint: SessionEndpoint {
         let now = NIODeadline.now()
         var properties = delivery.message.properties
         if let remaining = delivery.message.remainingExpiry(at: now) { properties.append(.messageExpiryInterval(remaining)) }
-        continuation.yield(BrokerDelivery(
+        if batch.isEmpty {
+            // Handed over after the tasks already queued on the loop: one batch per turn.
+            let this = NIOLoopBound(self, eventLoop: loop)
+            loop.execute { this.value.handOver() }
+        }
+        batch.append(BrokerDelivery(
             topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.qos, retain: delivery.retain,
             dup: dup, properties: properties, packetIdentifier: packetIdentifier,
             acknowledger: LocalAcknowledger(clientID: clientID, epoch: epoch, state: state, loop: loop)))
         return true
     }
 
+    private func handOver() {
+        guard !batch.isEmpty else { return }
+        continuation.yield(batch)
+        batch = []
+    }
+
     /// In process, QoS 2 needs no PUBREL round: the subscriber's ack completes it.
     func sendRelease(_ packetIdentifier: UInt16) {}
 
-    func takeOver(cleanStart: Bool) { continuation.finish() }
+    func takeOver(cleanStart: Bool) {
+        handOver()
+        continuation.finish()
+    }
 
     func disconnect(_ reasonCode: MQTTReasonCode, reason: String?) { detach() }
 
     func detach() {
+        handOver()
         continuation.finish()
         if let session = state.value.sessions[clientID], session.connection === self {
             state.value.detach(session)
