@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MQTTCore
 import NIOConcurrencyHelpers
@@ -12,17 +13,24 @@ import ServiceLifecycle
 /// tests use ``start()`` (which returns the bound addresses, port 0 allowed) and ``shutdown()``.
 public final class MQTTBroker: Service, Sendable {
     public let listeners: [BrokerListener]
-    private let logger: Logger
+    let logger: Logger
     let loop: EventLoop
     let state: NIOLoopBoundBox<BrokerState>
     private let channels = NIOLockedValueBox<[Channel]>([])
     private let sysTask = NIOLockedValueBox<RepeatedTask?>(nil)
     private let housekeepingTask = NIOLockedValueBox<RepeatedTask?>(nil)
+    /// Where `broker.sqlite` keeps durable state; nil keeps everything in memory.
+    public let dataDirectory: URL?
+    let storeWriter = NIOLockedValueBox<NIOThreadPool?>(nil)
 
+    /// - Parameter dataDirectory: with one, sessions, subscriptions, retained messages and QoS 1/2
+    ///   messages survive restarts and crashes in `<dataDirectory>/broker.sqlite` (see ``BrokerDurability``).
     public init(listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings(),
+                dataDirectory: URL? = nil,
                 eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "junction.broker")) {
         self.listeners = listeners
+        self.dataDirectory = dataDirectory
         self.logger = logger
         let loop = eventLoopGroup.next()
         self.loop = loop
@@ -32,6 +40,7 @@ public final class MQTTBroker: Service, Sendable {
     /// Binds every listener and returns the addresses bound, in listener order.
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        try await openStore()
         var bound: [SocketAddress] = []
         for listener in listeners {
             let state = self.state
@@ -78,6 +87,7 @@ public final class MQTTBroker: Service, Sendable {
             }
             state.value.flushPending()
         }.get()
+        try await closeStore()
     }
 
     public func run() async throws {

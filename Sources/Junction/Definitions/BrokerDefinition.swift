@@ -25,7 +25,7 @@ public struct BrokerDefinition: Sendable, Hashable {
     static let mqttKeys: Set<String> = [
         "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
         "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
-        "topicAliasMaximum", "connectTimeout", "sysInterval",
+        "topicAliasMaximum", "connectTimeout", "sysInterval", "durability", "durabilityMaxWait",
     ]
 
     /// Reads and validates a broker definition file; throws ``DefinitionError`` listing every problem.
@@ -88,6 +88,14 @@ public struct BrokerDefinition: Sendable, Hashable {
         } else if let v = reader.duration(mqtt["sysInterval"], path("sysInterval")) {
             s.sysInterval = .milliseconds(max(100, v))
         }
+        if let v = reader.string(mqtt["durability"], path("durability")) {
+            if let mode = BrokerDurability(rawValue: v) {
+                s.durability = mode
+            } else {
+                reader.problem(path("durability"), "expected \"sync\", \"batch\" or \"off\", found \"\(v)\"")
+            }
+        }
+        if let v = reader.duration(mqtt["durabilityMaxWait"], path("durabilityMaxWait")) { s.durabilityMaxWait = .milliseconds(max(1, v)) }
         definition.settings = s
         return definition
     }
