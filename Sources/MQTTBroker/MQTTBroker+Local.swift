@@ -3,19 +3,22 @@ import NIOCore
 
 /// The engine's in-process access to the broker: no socket, same sessions and routing.
 extension MQTTBroker {
-    /// Publishes a message as the broker itself; returns the number of sessions it went to.
+    /// Publishes a message as the broker itself; returns the number of sessions it went to. With a
+    /// data directory and QoS 1/2, it returns once the message is durable (see ``BrokerDurability``).
     /// `publisher` (a client id) lets No Local subscriptions of that session skip it.
     @discardableResult
     public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
                         properties: MQTTProperties = [], publisher: String? = nil) async throws -> Int {
         guard MQTTTopic.isValidName(topic) else { throw MQTTBrokerError.invalidTopicName(topic) }
         let state = self.state
-        return try await loop.submit {
+        return try await loop.flatSubmit {
             let now = NIODeadline.now()
             let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
             let matched = state.value.publish(BrokerMessage(packet, topic: topic, publisher: publisher, now: now))
+            // With a data directory, a QoS 1/2 message is durable when this returns.
+            let durable = qos == .atMostOnce ? nil : state.value.journal?.whenDurable()
             state.value.flushPending()
-            return matched
+            return durable.map { $0.map { matched } } ?? state.value.loop.makeSucceededFuture(matched)
         }.get()
     }
 

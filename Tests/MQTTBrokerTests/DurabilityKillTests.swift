@@ -8,7 +8,7 @@ import Testing
 /// PINGREQ answered with nothing else sent before its PINGRESP and no QoS 2 exchange open (the
 /// broker answers in order, so nothing more is on its way). A QoS 2 PUBLISH repeated with a
 /// packet id still awaiting PUBREL is the same delivery, not a new one.
-func collectDeliveries(_ client: RawMQTTClient, timeout: Duration = .seconds(20),
+func collectDeliveries(_ client: RawMQTTClient, timeout: Duration = .seconds(10),
                        until done: ([String]) -> Bool) async throws -> [String] {
     var payloads: [String] = []
     var open = Set<UInt16>()
