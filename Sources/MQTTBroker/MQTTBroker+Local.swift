@@ -10,6 +10,7 @@ extension MQTTBroker {
     public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
                         properties: MQTTProperties = [], publisher: String? = nil) async throws -> Int {
         guard MQTTTopic.isValidName(topic) else { throw MQTTBrokerError.invalidTopicName(topic) }
+        try await restored.futureResult.get()
         let state = self.state
         return try await loop.flatSubmit {
             let now = NIODeadline.now()
@@ -34,6 +35,7 @@ extension MQTTBroker {
             }
             return filter
         }
+        try await restored.futureResult.get()
         let (stream, continuation) = AsyncStream<BrokerDelivery>.makeStream()
         let state = self.state
         let loop = self.loop
@@ -61,9 +63,12 @@ extension MQTTBroker {
 public enum MQTTBrokerError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidTopicName(String)
     case invalidTopicFilter(String)
+    /// The broker went away before it was started.
+    case notStarted
 
     public var description: String {
         switch self {
+        case .notStarted: "the broker was never started"
         case .invalidTopicName(let topic): "invalid topic name \"\(topic)\" (empty, or contains + or #)"
         case .invalidTopicFilter(let filter): "invalid topic filter \"\(filter)\""
         }

@@ -22,6 +22,9 @@ public final class MQTTBroker: Service, Sendable {
     /// Where `broker.sqlite` keeps durable state; nil keeps everything in memory.
     public let dataDirectory: URL?
     let storeWriter = NIOLockedValueBox<NIOThreadPool?>(nil)
+    /// Completed once the store's state is restored (at once without a data directory): the
+    /// in-process API waits for it, so a session it opens is never replaced by a stored one.
+    let restored: EventLoopPromise<Void>
 
     /// - Parameter dataDirectory: with one, sessions, subscriptions, retained messages and QoS 1/2
     ///   messages survive restarts and crashes in `<dataDirectory>/broker.sqlite` (see ``BrokerDurability``).
@@ -35,6 +38,13 @@ public final class MQTTBroker: Service, Sendable {
         let loop = eventLoopGroup.next()
         self.loop = loop
         self.state = NIOLoopBoundBox.makeBoxSendingValue(BrokerState(loop: loop, settings: settings, logger: logger), eventLoop: loop)
+        self.restored = loop.makePromise(of: Void.self)
+        if dataDirectory == nil { restored.succeed() }
+    }
+
+    deinit {
+        // A broker never started: in-process calls waiting for the store end (no-op once completed).
+        restored.fail(MQTTBrokerError.notStarted)
     }
 
     /// Binds every listener and returns the addresses bound, in listener order.

@@ -136,6 +136,16 @@ struct DurableStoreTests {
         }
     }
 
+    @Test("A second broker on the same data directory is refused while the first runs")
+    func secondBrokerRefused() async throws {
+        try await withTemporaryDirectory { data in
+            try await withDurableBroker(data: data) { _, _ in
+                let error = await #expect(throws: BrokerStoreError.self) { try await withDurableBroker(data: data) { _, _ in } }
+                #expect(error?.reason == "in use by another process")
+            }
+        }
+    }
+
     @Test("A corrupt store is refused with its path, and never overwritten")
     func corruptRefused() async throws {
         try await withTemporaryDirectory { data in

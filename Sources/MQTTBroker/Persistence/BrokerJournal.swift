@@ -34,6 +34,8 @@ final class BrokerJournal {
     private var durableWaiters: [(group: UInt64, promise: EventLoopPromise<Void>)] = []
     private var drainWaiters: [EventLoopPromise<Void>] = []
     private var syncScheduled = false
+    /// Set when the broker shut down and the store closed: nothing is recorded any more.
+    private(set) var isClosed = false
 
     private struct HeldOutput {
         var connection: BrokerConnection
@@ -57,12 +59,14 @@ final class BrokerJournal {
     // MARK: Recording
 
     func record(_ operation: StoreOperation) {
+        guard !isClosed else { return }
         open.append(operation)
         liveCount += 1
     }
 
     /// The session's row (expiry, user name, disconnection time) is written with this group.
     func touch(_ session: Session) {
+        guard !isClosed else { return }
         touched[ObjectIdentifier(session)] = session
     }
 
@@ -72,6 +76,7 @@ final class BrokerJournal {
     }
 
     func insertDelivery(_ delivery: StoredDelivery) {
+        guard !isClosed else { return }
         openInserts[delivery.id] = open.count
         record(.insertDelivery(delivery))
     }
@@ -173,6 +178,7 @@ final class BrokerJournal {
                 logger.error("broker store write failed, retrying in 1 s; acknowledgements wait", metadata: [
                     "store.path": "\(store.path)", "error": "\(error)", "store.operations": "\(operations.count)",
                 ])
+                guard !isClosed else { return }
                 committing += 1
                 loop.assumeIsolated().scheduleTask(in: .seconds(1)) { [self] in
                     committing -= 1
@@ -238,6 +244,15 @@ final class BrokerJournal {
             syncScheduled = false
             _ = pool.runIfActive(eventLoop: loop) { store.syncLog() }
         }
+    }
+
+    /// After the shutdown's last commit: stop recording, and let held output go.
+    func close() {
+        isClosed = true
+        open.removeAll()
+        touched.removeAll()
+        liveCount = 0
+        release(upTo: .max)
     }
 
     /// Commits what is left; succeeds when nothing is pending (shutdown).

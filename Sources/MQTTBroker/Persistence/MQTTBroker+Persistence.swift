@@ -16,7 +16,9 @@ extension MQTTBroker {
         do {
             try FileManager.default.createDirectory(at: dataDirectory, withIntermediateDirectories: true)
         } catch {
-            throw BrokerStoreError(path: path, reason: "its directory cannot be created: \(error.localizedDescription)")
+            let refusal = BrokerStoreError(path: path, reason: "its directory cannot be created: \(error.localizedDescription)")
+            restored.fail(refusal)
+            throw refusal
         }
         let pool = NIOThreadPool(numberOfThreads: 1)
         pool.start()
@@ -33,6 +35,7 @@ extension MQTTBroker {
             }
         } catch {
             try? await pool.shutdownGracefully()
+            restored.fail(error)
             throw error
         }
         let (store, snapshot) = opened
@@ -43,6 +46,7 @@ extension MQTTBroker {
             let journal = BrokerJournal(store: store, pool: pool, loop: loop, logger: logger, nextDeliveryID: snapshot.maxDeliveryID)
             state.value.restore(snapshot, journal: journal)
         }.get()
+        restored.succeed()
         let durability = try await currentSettings().durability
         logger.info("broker state restored", metadata: [
             "store.path": "\(path)", "store.durability": "\(durability)",
@@ -60,6 +64,10 @@ extension MQTTBroker {
             guard let journal = state.value.journal else { return state.value.loop.makeSucceededFuture(nil) }
             let store = journal.store
             return journal.drain().map { store }
+        }.get()
+        try await loop.submit {
+            state.value.journal?.close()
+            state.value.journal = nil
         }.get()
         if let store { _ = try? await pool.runIfActive { store.close() } }
         try? await pool.shutdownGracefully()
