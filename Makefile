@@ -12,7 +12,7 @@ TEST_DEBS    := mosquitto mosquitto-clients openssl
 FUZZ_SECONDS ?= 120
 RUN_ARGS     ?=
 
-.PHONY: all deps test-deps build run test fuzz bench-codec bench-broker bench-engine conformance clean
+.PHONY: all deps test-deps build run test fuzz bench-codec bench-broker bench-engine bench-durable conformance clean
 
 all: build
 
@@ -78,6 +78,13 @@ bench-engine: deps
 	$(call apt_install,nginx curl)
 	$(SWIFT) build -c release --product junction
 	bash Benchmarks/bench-engine.sh
+
+# QoS 1/2 1→1 to a persistent session: junction broker in memory, with --data (batch, sync) and
+# Mosquitto with persistence, in the same run (release build). Orchestration: Benchmarks/bench-durable.sh.
+bench-durable: deps
+	$(call apt_install,mosquitto)
+	$(SWIFT) build -c release --product junction
+	bash Benchmarks/bench-durable.sh
 
 # The Eclipse Paho interoperability suites against `junction broker` (needs PAHO_TESTING_DIR, see README).
 conformance: build

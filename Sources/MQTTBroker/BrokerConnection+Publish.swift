@@ -40,7 +40,7 @@ extension BrokerConnection {
                 return disconnect(.receiveMaximumExceeded, reason: "more than \(state.settings.maxAwaitingRel) QoS 2 messages awaiting PUBREL")
             }
             let matched = state.publish(message)
-            session.awaitingRelease[id] = now
+            session.markAwaitingRelease(id, at: now)
             send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: ackCode(matched))))
         }
     }
@@ -54,7 +54,7 @@ extension BrokerConnection {
         if packet.qos == .atLeastOnce {
             send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         } else {
-            if version == .v311 { session?.awaitingRelease[id] = now }
+            if version == .v311 { session?.markAwaitingRelease(id, at: now) }
             send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         }
     }
@@ -64,7 +64,7 @@ extension BrokerConnection {
     }
 
     func handlePubRel(_ packet: MQTTPublishAckPacket) {
-        let known = session?.awaitingRelease.removeValue(forKey: packet.packetIdentifier) != nil
+        let known = session?.release(packet.packetIdentifier) ?? false
         send(.pubcomp(MQTTPublishAckPacket(packetIdentifier: packet.packetIdentifier,
                                            reasonCode: known ? .success : .packetIdentifierNotFound)))
     }

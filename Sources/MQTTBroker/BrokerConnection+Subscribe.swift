@@ -54,6 +54,7 @@ extension BrokerConnection {
         var codes: [MQTTReasonCode] = []
         for raw in packet.topicFilters {
             if let (filter, _) = session.subscriptions.removeValue(forKey: raw), state.tree.remove(clientID: clientID, filter: filter) {
+                session.journal?.record(.deleteSubscription(clientID: clientID, filter: raw))
                 codes.append(.success)
             } else {
                 codes.append(MQTTTopicFilter(raw) == nil ? .topicFilterInvalid : .noSubscriptionExisted)

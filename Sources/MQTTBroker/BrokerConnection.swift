@@ -112,6 +112,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
 
     func channelInactive(context: ChannelHandlerContext) {
         state.connections[ObjectIdentifier(self)] = nil
+        state.journal?.forget(self)
         phase = .closed
         connectTimeout?.cancel()
         retryTask?.cancel()
@@ -187,6 +188,8 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
             logger.error("cannot encode packet", metadata: ["error": "\(error)", "mqtt.client_id": "\(clientID)"])
             return
         }
+        // Durable state: an acknowledgement waits until what it acknowledges is committed.
+        if let journal = state.journal, journal.mustHold(packet, for: self) { return journal.hold(buffer, for: self) }
         context.write(wrapOutboundOut(buffer), promise: nil)
         if !needsFlush {
             needsFlush = true
@@ -215,11 +218,25 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     /// passes. Closing both sides at once would make the kernel reset the connection while the
     /// client may still be writing, and the client could lose the DISCONNECT it has not read.
     func close() {
-        guard let context, !closing else { return }
+        guard context != nil, !closing else { return }
         closing = true
         flushIfNeeded()
         phase = .closed
         leaveSession()
+        if let journal = state.journal, journal.deferClose(self) { return }
+        shutOutput()
+    }
+
+    /// Writes output the journal held until its group committed; flushed by the journal.
+    func writeHeld(_ buffer: ByteBuffer) {
+        guard let context else { return }
+        context.write(wrapOutboundOut(buffer), promise: nil)
+        needsFlush = true
+    }
+
+    /// Shuts our side for writing and lets the client close (see ``close()``).
+    func shutOutput() {
+        guard let context else { return }
         let channel = context.channel
         let promise = context.eventLoop.makePromise(of: Void.self)
         context.close(mode: .output, promise: promise)

@@ -76,4 +76,6 @@ struct Delivery {
     /// The share group this delivery was chosen for: if the session ends before it is
     /// acknowledged, another member gets it.
     var shareGroup: SubscriptionTree.SharedGroup? = nil
+    /// The row of this delivery in the broker's store; 0 when it is not persisted.
+    var storeID: Int64 = 0
 }

@@ -51,6 +51,12 @@ public struct BrokerSettings: Sendable, Hashable {
     public var maxAuthFailures: Int = 5
     /// The first refusal window after `maxAuthFailures`; it doubles with each further failure (up to 64×).
     public var authFailureBlock: TimeAmount = .seconds(10)
+    /// How acknowledged QoS 1/2 messages are made durable when the broker has a data directory
+    /// (see ``BrokerDurability``); without one the broker keeps everything in memory.
+    public var durability: BrokerDurability = .batch
+    /// With `batch`: the longest a committed group waits before the write-ahead log is fsynced,
+    /// which bounds what an OS crash or power loss (never a process crash) can take.
+    public var durabilityMaxWait: TimeAmount = .milliseconds(5)
 
     public init() {}
 }

@@ -19,6 +19,8 @@ final class BrokerState {
     var connections: [ObjectIdentifier: BrokerConnection] = [:]
     /// Per-address limits and the listener of each server channel (Authentication/AccessGuard.swift).
     let accessGuard = AccessGuard()
+    /// With a data directory: where persistent sessions and retained messages record their changes.
+    var journal: BrokerJournal?
 
     /// Connections written to during the current read batch, flushed once at its end.
     private var pendingFlush: [BrokerConnection] = []
@@ -53,7 +55,8 @@ final class BrokerState {
     /// as one loop task each, and a flush per task was a socket write per message; this gives
     /// them what network reads get, one flush per batch.
     func flushSoon() {
-        guard !flushQueued, !pendingFlush.isEmpty else { return }
+        // Also with nothing to write: the journal's group ends there (see flushPending()).
+        guard !flushQueued else { return }
         flushQueued = true
         let this = NIOLoopBound(self, eventLoop: loop)
         loop.execute {
@@ -64,6 +67,7 @@ final class BrokerState {
 
     /// Flushes every connection written to since the last call.
     func flushPending() {
+        journal?.endOfWork()
         guard !pendingFlush.isEmpty else { return }
         let connections = pendingFlush
         pendingFlush.removeAll(keepingCapacity: true)
@@ -147,7 +151,10 @@ final class BrokerState {
     /// Routes a message published by a client (or a will): stores it when retained, then routes.
     @discardableResult
     func publish(_ message: BrokerMessage) -> Int {
-        if message.retain { retained.store(message) }
+        if message.retain {
+            retained.store(message)
+            journal?.retained(message)
+        }
         return route(message)
     }
 
@@ -181,6 +188,7 @@ final class BrokerState {
         session.window = window
         session.connection = endpoint
         sessions[clientID] = session
+        journal?.attached(session)
         return (session, present)
     }
 
@@ -202,6 +210,7 @@ final class BrokerState {
                                           retainAsPublished: request.retainAsPublished, identifier: identifier)
         let existed = tree.insert(clientID: session.clientID, filter: filter, options: options)
         session.subscriptions[request.topicFilter] = (filter, options)
+        session.journal?.subscribed(session, request.topicFilter, options)
         let sendRetained = filter.shareGroup == nil
             && (request.retainHandling == .sendOnSubscribe || (request.retainHandling == .sendOnNewSubscribe && !existed))
         guard sendRetained else { return [] }
@@ -224,6 +233,7 @@ final class BrokerState {
         session.subscriptions.removeAll()
         let orphans = session.takeSharedDeliveries()
         session.reset()
+        journal?.ended(session)
         if sessions[session.clientID] === session { sessions[session.clientID] = nil }
         // MQTT 5 §4.8.2: a shared message the ended session never acknowledged goes to another member.
         for orphan in orphans {
@@ -234,15 +244,21 @@ final class BrokerState {
     /// The connection of a session closed: keep the session for its expiry interval, or end it.
     func detach(_ session: Session) {
         session.connection = nil
+        journal?.detached(session)
         if session.expiryInterval == 0 {
             endSession(session)
         } else if session.expiryInterval != .max {
-            session.expiryTask = loop.assumeIsolated().scheduleTask(in: .seconds(Int64(session.expiryInterval))) { [weak self, weak session] in
-                guard let self, let session, session.connection == nil else { return }
-                self.logger.debug("session expired", metadata: ["mqtt.client_id": "\(session.clientID)"])
-                self.endSession(session)
-                self.flushPending()
-            }
+            scheduleExpiry(session, in: .seconds(Int64(session.expiryInterval)))
+        }
+    }
+
+    /// Ends the session `delay` from now unless something attached to it by then.
+    func scheduleExpiry(_ session: Session, in delay: TimeAmount) {
+        session.expiryTask = loop.assumeIsolated().scheduleTask(in: delay) { [weak self, weak session] in
+            guard let self, let session, session.connection == nil else { return }
+            self.logger.debug("session expired", metadata: ["mqtt.client_id": "\(session.clientID)"])
+            self.endSession(session)
+            self.flushPending()
         }
     }
 

@@ -5,19 +5,23 @@ import Synchronization
 
 /// The engine's in-process access to the broker: no socket, same sessions and routing.
 extension MQTTBroker {
-    /// Publishes a message as the broker itself; returns the number of sessions it went to.
+    /// Publishes a message as the broker itself; returns the number of sessions it went to. With a
+    /// data directory and QoS 1/2, it returns once the message is durable (see ``BrokerDurability``).
     /// `publisher` (a client id) lets No Local subscriptions of that session skip it.
     @discardableResult
     public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
                         properties: MQTTProperties = [], publisher: String? = nil) async throws -> Int {
         guard MQTTTopic.isValidName(topic) else { throw MQTTBrokerError.invalidTopicName(topic) }
+        try await restored.futureResult.get()
         let state = self.state
-        return try await loop.submit {
+        return try await loop.flatSubmit {
             let now = NIODeadline.now()
             let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
             let matched = state.value.publish(BrokerMessage(packet, topic: topic, publisher: publisher, now: now))
+            // With a data directory, a QoS 1/2 message is durable when this returns.
+            let durable = qos == .atMostOnce ? nil : state.value.journal?.whenDurable()
             state.value.flushSoon()
-            return matched
+            return durable.map { $0.map { matched } } ?? state.value.loop.makeSucceededFuture(matched)
         }.get()
     }
 
@@ -33,6 +37,7 @@ extension MQTTBroker {
             }
             return filter
         }
+        try await restored.futureResult.get()
         let (stream, continuation) = AsyncStream<[BrokerDelivery]>.makeStream()
         let state = self.state
         let loop = self.loop
@@ -60,9 +65,12 @@ extension MQTTBroker {
 public enum MQTTBrokerError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalidTopicName(String)
     case invalidTopicFilter(String)
+    /// The broker went away before it was started.
+    case notStarted
 
     public var description: String {
         switch self {
+        case .notStarted: "the broker was never started"
         case .invalidTopicName(let topic): "invalid topic name \"\(topic)\" (empty, or contains + or #)"
         case .invalidTopicFilter(let filter): "invalid topic filter \"\(filter)\""
         }

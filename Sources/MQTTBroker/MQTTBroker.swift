@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import MQTTCore
 import NIOConcurrencyHelpers
@@ -12,26 +13,44 @@ import ServiceLifecycle
 /// tests use ``start()`` (which returns the bound addresses, port 0 allowed) and ``shutdown()``.
 public final class MQTTBroker: Service, Sendable {
     public let listeners: [BrokerListener]
-    private let logger: Logger
+    let logger: Logger
     let loop: EventLoop
     let state: NIOLoopBoundBox<BrokerState>
     private let channels = NIOLockedValueBox<[Channel]>([])
     private let sysTask = NIOLockedValueBox<RepeatedTask?>(nil)
     private let housekeepingTask = NIOLockedValueBox<RepeatedTask?>(nil)
+    /// Where `broker.sqlite` keeps durable state; nil keeps everything in memory.
+    public let dataDirectory: URL?
+    let storeWriter = NIOLockedValueBox<NIOThreadPool?>(nil)
+    /// Completed once the store's state is restored (at once without a data directory): the
+    /// in-process API waits for it, so a session it opens is never replaced by a stored one.
+    let restored: EventLoopPromise<Void>
 
+    /// - Parameter dataDirectory: with one, sessions, subscriptions, retained messages and QoS 1/2
+    ///   messages survive restarts and crashes in `<dataDirectory>/broker.sqlite` (see ``BrokerDurability``).
     public init(listeners: [BrokerListener] = [BrokerListener()], settings: BrokerSettings = BrokerSettings(),
+                dataDirectory: URL? = nil,
                 eventLoopGroup: EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
                 logger: Logger = Logger(label: "junction.broker")) {
         self.listeners = listeners
+        self.dataDirectory = dataDirectory
         self.logger = logger
         let loop = eventLoopGroup.next()
         self.loop = loop
         self.state = NIOLoopBoundBox.makeBoxSendingValue(BrokerState(loop: loop, settings: settings, logger: logger), eventLoop: loop)
+        self.restored = loop.makePromise(of: Void.self)
+        if dataDirectory == nil { restored.succeed() }
+    }
+
+    deinit {
+        // A broker never started: in-process calls waiting for the store end (no-op once completed).
+        restored.fail(MQTTBrokerError.notStarted)
     }
 
     /// Binds every listener and returns the addresses bound, in listener order.
     @discardableResult
     public func start() async throws -> [SocketAddress] {
+        try await openStore()
         var bound: [SocketAddress] = []
         for listener in listeners {
             let state = self.state
@@ -76,6 +95,7 @@ public final class MQTTBroker: Service, Sendable {
             state.value.flushPending()
         }.get()
         try await shutdownAccess()
+        try await closeStore()
     }
 
     public func run() async throws {

@@ -50,6 +50,11 @@ final class Session {
     private var nextPacketID: UInt16 = 1
     /// Messages dropped because the queue was full (for `$SYS` and logs).
     private(set) var dropped = 0
+    /// Set while the session is persistent (expiry > 0) and the broker has a store: every change
+    /// of its QoS 1/2 deliveries and inbound QoS 2 state is recorded there.
+    var journal: BrokerJournal?
+    /// Wall-clock milliseconds of the last disconnection, for the store's expiry on load.
+    var disconnectedAt: Int64?
 
     init(clientID: String, protocolVersion: MQTTProtocolVersion, window: Int) {
         self.clientID = clientID
@@ -79,24 +84,28 @@ final class Session {
     }
 
     private func enqueue(_ delivery: Delivery, maxQueue: Int) {
+        var delivery = delivery
         if queue.count >= maxQueue {
             guard maxQueue > 0 else { dropped += 1; return }
             if queuedQoS0 > 0, let index = queue.firstIndex(where: { $0.qos == .atMostOnce }) {
                 queue.remove(at: index)
                 queuedQoS0 -= 1
             } else {
-                queue.removeFirst()
+                forget(queue.removeFirst())
             }
             dropped += 1
         }
+        if let journal, delivery.qos != .atMostOnce { persist(&delivery, packetID: nil, journal) }
         queue.append(delivery)
         if delivery.qos == .atMostOnce { queuedQoS0 += 1 }
     }
 
     private func sendInflight(_ delivery: Delivery, over connection: any SessionEndpoint) {
+        var delivery = delivery
         let id = allocatePacketID()
+        if let journal { persist(&delivery, packetID: id, journal) }
         inflight[id] = InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: .now())
-        if !connection.sendPublish(delivery, packetIdentifier: id, dup: false) { inflight.removeValue(forKey: id) }
+        if !connection.sendPublish(delivery, packetIdentifier: id, dup: false) { forget(inflight.removeValue(forKey: id)?.delivery) }
     }
 
     private func allocatePacketID() -> UInt16 {
@@ -111,7 +120,7 @@ final class Session {
         guard let connection else { return }
         while connection.canSend, inflight.count < window, let next = queue.popFirst() {
             if next.qos == .atMostOnce { queuedQoS0 -= 1 }
-            if next.message.isExpired(at: now) { continue }
+            if next.message.isExpired(at: now) { forget(next); continue }
             if next.qos == .atMostOnce {
                 connection.sendPublish(next, packetIdentifier: nil, dup: false)
             } else {
@@ -124,7 +133,7 @@ final class Session {
     @discardableResult
     func complete(_ id: UInt16, expecting state: InflightState) -> Bool {
         guard inflight[id]?.state == state else { return false }
-        inflight.removeValue(forKey: id)
+        forget(inflight.removeValue(forKey: id)?.delivery)
         return true
     }
 
@@ -134,15 +143,20 @@ final class Session {
         guard let entry = inflight[id], entry.delivery.qos == .exactlyOnce else { return false }
         inflight[id]?.state = .awaitingComplete
         inflight[id]?.sentAt = now
+        if entry.delivery.storeID != 0 { journal?.updateDelivery(id: entry.delivery.storeID, packetID: id, awaitingComplete: true) }
         return true
     }
 
     /// An in-process subscriber acknowledged: the message is done whatever its QoS.
     @discardableResult
-    func acknowledge(_ id: UInt16) -> Bool { inflight.removeValue(forKey: id) != nil }
+    func acknowledge(_ id: UInt16) -> Bool {
+        guard let entry = inflight.removeValue(forKey: id) else { return false }
+        forget(entry.delivery)
+        return true
+    }
 
     /// A PUBREC with an error code ends the QoS 2 exchange for that message.
-    func abandon(_ id: UInt16) { inflight.removeValue(forKey: id) }
+    func abandon(_ id: UInt16) { forget(inflight.removeValue(forKey: id)?.delivery) }
 
     /// Sends again every message in flight (DUP set) and every PUBREL awaited, in order:
     /// on reconnect, and for 3.1.1 sessions after `retryInterval`.
@@ -163,7 +177,7 @@ final class Session {
     /// Forgets inbound QoS 2 packet ids whose PUBREL did not come by `cutoff` (awaitRelTimeout).
     func expireAwaitingRelease(before cutoff: NIODeadline) -> Int {
         let stale = awaitingRelease.filter { $0.value < cutoff }.map(\.key)
-        for id in stale { awaitingRelease.removeValue(forKey: id) }
+        for id in stale { release(id) }
         return stale.count
     }
 
@@ -174,8 +188,20 @@ final class Session {
         inflight.removeAll { $0.value.delivery.shareGroup != nil }
         taken += queue.filter { $0.shareGroup != nil }
         queue.removeAll { $0.shareGroup != nil }
+        for delivery in taken { forget(delivery) }
         queuedQoS0 = queue.reduce(0) { $0 + ($1.qos == .atMostOnce ? 1 : 0) }
         return taken
+    }
+
+    /// Restores an entry read from the store, keeping its packet id.
+    func restoreInflight(_ id: UInt16, _ entry: InflightEntry) {
+        inflight[id] = entry
+        nextPacketID = id == .max ? 1 : id + 1
+    }
+
+    /// Restores a queued delivery read from the store.
+    func restoreQueued(_ delivery: Delivery) {
+        queue.append(delivery)
     }
 
     /// Drops all outbound state (clean start, or the session ended).

@@ -13,7 +13,9 @@ struct BrokerCommand: AsyncParsableCommand {
         discussion: """
             With --config, listeners and settings come from an mqtt-broker connector definition, and \
             saving that file applies new settings to the running broker. --host/--port replace the \
-            definition's listeners.
+            definition's listeners. With --data, sessions, subscriptions, retained messages and QoS 1/2 \
+            messages are kept in DIR/broker.sqlite and survive restarts and crashes; without it, the \
+            broker keeps everything in memory.
             """
     )
 
@@ -28,6 +30,9 @@ struct BrokerCommand: AsyncParsableCommand {
 
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: Logger.Level = .info
+
+    @Option(name: .customLong("data"), help: ArgumentHelp("Keep the broker's state in this folder (broker.sqlite).", valueName: "dir"))
+    var data: String?
 
     func run() async throws {
         LoggingSystem.bootstrap { label in
@@ -48,7 +53,8 @@ struct BrokerCommand: AsyncParsableCommand {
         if host != nil || port != nil {
             definition.listeners = [BrokerListener(host: host ?? "127.0.0.1", port: port ?? 1883)]
         }
-        let broker = MQTTBroker(listeners: definition.listeners, settings: definition.settings, logger: logger)
+        let broker = MQTTBroker(listeners: definition.listeners, settings: definition.settings,
+                                dataDirectory: data.map { URL(fileURLWithPath: $0) }, logger: logger)
         var services: [any Service] = [broker]
         if let config {
             services.append(BrokerReloader(file: config, definition: definition, broker: broker, logger: logger).watcher())
@@ -56,7 +62,12 @@ struct BrokerCommand: AsyncParsableCommand {
         let group = ServiceGroup(
             configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
-        try await group.run()
+        do {
+            try await group.run()
+        } catch let error as BrokerStoreError {
+            printError("junction broker: \(error)")
+            throw ExitCode(2)
+        }
     }
 }
 

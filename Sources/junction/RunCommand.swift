@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Folder of connector definitions.")
     var connectors = "Connectors"
 
-    @Option(help: "Data folder (tracking logs).")
+    @Option(help: "Data folder (tracking logs; the embedded broker's durable state in broker.sqlite).")
     var data = ".junction"
 
     @Option(help: "Admin API address (/health, /ready, /metrics, /api/processes); other than loopback it needs --admin-token.")

@@ -147,3 +147,31 @@ func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable (
         return first
     }
 }
+
+@Suite("Broker definition: durability")
+struct BrokerDurabilityDefinitionTests {
+    func parse(_ json: String) -> (BrokerDefinition, [DefinitionProblem]) {
+        let reader = DefinitionReader(file: "Connectors/b.json")
+        let definition = BrokerDefinition.parse(reader.parse(Data(json.utf8)), reader: reader)
+        return (definition, reader.problems)
+    }
+
+    @Test("durability and durabilityMaxWait are read; batch with 5 ms is the default")
+    func durabilityRead() {
+        let (plain, none) = parse(#"{"type": "mqtt-broker"}"#)
+        #expect(none.isEmpty)
+        #expect(plain.settings.durability == .batch && plain.settings.durabilityMaxWait == .milliseconds(5))
+        let (definition, problems) = parse(#"{"type": "mqtt-broker", "mqtt": {"durability": "sync", "durabilityMaxWait": "20ms"}}"#)
+        #expect(problems.isEmpty)
+        #expect(definition.settings.durability == .sync && definition.settings.durabilityMaxWait == .milliseconds(20))
+        #expect(parse(#"{"type": "mqtt-broker", "mqtt": {"durability": "off"}}"#).0.settings.durability == .off)
+    }
+
+    @Test("A wrong durability is an error naming the key and the choices")
+    func durabilityRefused() {
+        let (_, problems) = parse(#"{"type": "mqtt-broker", "mqtt": {"durability": "fast", "durabilityMaxWait": 5}}"#)
+        #expect(problems.map(\.path) == ["mqtt.durability", "mqtt.durabilityMaxWait"])
+        #expect(problems.first?.message == #"expected "sync", "batch" or "off", found "fast""#)
+        #expect(problems.allSatisfy { $0.file == "Connectors/b.json" })
+    }
+}

@@ -30,7 +30,7 @@ public struct BrokerDefinition: Sendable, Hashable {
     static let mqttKeys: Set<String> = [
         "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
         "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
-        "topicAliasMaximum", "connectTimeout", "sysInterval",
+        "topicAliasMaximum", "connectTimeout", "sysInterval", "durability", "durabilityMaxWait",
         "maxSubscriptions", "maxConnectionRate", "maxMessageRate", "maxAuthFailures", "authFailureBlock",
     ]
 
@@ -99,6 +99,14 @@ public struct BrokerDefinition: Sendable, Hashable {
             s.sysInterval = .milliseconds(max(100, v))
         }
         parseLimits(mqtt, into: &s, reader: reader)
+        if let v = reader.string(mqtt["durability"], path("durability")) {
+            if let mode = BrokerDurability(rawValue: v) {
+                s.durability = mode
+            } else {
+                reader.problem(path("durability"), "expected \"sync\", \"batch\" or \"off\", found \"\(v)\"")
+            }
+        }
+        if let v = reader.duration(mqtt["durabilityMaxWait"], path("durabilityMaxWait")) { s.durabilityMaxWait = .milliseconds(max(1, v)) }
         definition.settings = s
         return definition
     }

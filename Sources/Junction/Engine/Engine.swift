@@ -24,7 +24,7 @@ public struct Engine: Sendable {
     private let logger: Logger
 
     /// - Parameters:
-    ///   - dataDirectory: where tracking files go (`<data>/tracking`).
+    ///   - dataDirectory: where tracking files go (`<data>/tracking`) and the broker keeps its state (`<data>/broker.sqlite`).
     ///   - baseDirectory: relative file connector and archive directories are resolved here.
     ///   - listeners: replace the broker definition's listeners (tests bind port 0).
     ///   - admin: where `/health`, `/ready`, `/metrics` and `/api/processes` listen; nil for none.
@@ -48,7 +48,7 @@ public struct Engine: Sendable {
         var reloader: BrokerReloader?
         if let connector = definitions.broker, case .mqttBroker(let definition) = connector.kind {
             let made = MQTTBroker(listeners: listeners ?? definition.listeners, settings: definition.settings,
-                                  logger: Logger(label: "junction.broker"))
+                                  dataDirectory: dataDirectory, logger: Logger(label: "junction.broker"))
             broker = made
             reloader = BrokerReloader(file: connector.file, definition: definition, broker: made, logger: logger)
         }

@@ -28,6 +28,8 @@ struct BenchClientConfig: Sendable {
     var batch: Int
     /// How many subscribers of this run receive each message of this publisher.
     var fanOut: Int
+    /// A subscriber with a persistent session (clean session off; 5.0: expiry 1 h).
+    var persistent = false
 }
 
 /// Errors that end a bench connection before it is ready.
@@ -101,7 +103,8 @@ final class BenchClient: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         let connect = MQTTConnectPacket(protocolVersion: config.version, clientIdentifier: config.clientID,
-                                        cleanStart: true, keepAlive: config.keepAlive)
+                                        cleanStart: !config.persistent, keepAlive: config.keepAlive,
+                                        properties: config.persistent && config.version == .v5 ? [.sessionExpiryInterval(3600)] : [])
         enqueue(.connect(connect))
         flushOut()
         handshakeTimeout = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(15)) { [weak self] in

@@ -165,6 +165,8 @@ struct BenchConnectionOptions: ParsableArguments {
     var json = false
     @Flag(help: "No progress lines on standard error.")
     var quiet = false
+    @Flag(help: "Subscribers open persistent sessions (clean session off; 5.0: session expiry 1 h), which a broker with durable state stores.")
+    var persistent = false
 
     func plan(_ mode: BenchPlan.Mode) throws -> BenchPlan {
         var plan = BenchPlan(mode: mode)
@@ -183,6 +185,7 @@ struct BenchConnectionOptions: ParsableArguments {
         plan.connectConcurrency = max(1, connectConcurrency)
         plan.brokerPID = brokerPid
         plan.progress = !quiet
+        plan.persistent = persistent
         return plan
     }
 }

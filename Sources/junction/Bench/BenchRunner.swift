@@ -35,6 +35,8 @@ struct BenchPlan: Sendable {
     var batch = 64
     /// Longest wait after publishing for deliveries and acknowledgements still due.
     var drainSeconds: Double = 10
+    /// Subscribers use persistent sessions.
+    var persistent = false
     var brokerPID: Int32?
     var progress = true
     /// Port of the HTTP sink on the generator's host (`scenario --http-sink`): request bodies count as deliveries.
@@ -153,7 +155,8 @@ struct BenchRunner {
         let name = switch role { case .publisher: "pub" case .subscriber: "sub" case .idle: "conn" }
         return BenchClientConfig(role: role, index: index, clientID: "\(plan.clientPrefix)-\(name)-\(index)", version: plan.version,
                                  keepAlive: plan.keepAlive, topic: topic, qos: plan.qos, payloadSize: plan.payloadSize,
-                                 rate: plan.rate, limit: plan.limit, inflight: plan.inflight, batch: plan.batch, fanOut: 0)
+                                 rate: plan.rate, limit: plan.limit, inflight: plan.inflight, batch: plan.batch, fanOut: 0,
+                                 persistent: plan.persistent && role == .subscriber)
     }
 
     /// How many of the subscriptions receive a message published on `topic`: every matching plain
