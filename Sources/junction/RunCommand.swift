@@ -76,7 +76,7 @@ struct RunCommand: AsyncParsableCommand {
             admin = AdminConfiguration(host: adminHost, port: adminPort, token: token)
             try admin?.validate()
         }
-        let engine = Engine(definitions: definitions, dataDirectory: cwd.appendingPathComponent(data), baseDirectory: cwd,
+        let engine = Engine(definitions: definitions, dataDirectory: data.hasPrefix("/") ? URL(fileURLWithPath: data) : cwd.appendingPathComponent(data), baseDirectory: cwd,
                             logger: logger, admin: admin, trackingRetention: trackingRetentionMilliseconds,
                             watch: DefinitionDirectories(processes: processes, connectors: connectors))
         if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
