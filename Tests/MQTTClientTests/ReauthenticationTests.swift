@@ -55,6 +55,7 @@ struct ReauthenticationTests {
         let server = try await ScriptedServer.start()
         defer { Task { await server.close() } }
         var configuration = MQTTClientConfiguration.test(port: server.port)
+        configuration.connectTimeout = .seconds(15)  // the whole suite in parallel slows the exchange
         configuration.reconnect = .disabled
         let scram = MQTTSCRAMAuthentication(username: "carol", password: "secret")
         configuration.authentication = scram.authentication
