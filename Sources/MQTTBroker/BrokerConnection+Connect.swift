@@ -20,6 +20,11 @@ extension BrokerConnection {
             id = "junction-" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
             if version == .v5 { assigned = id }
         }
+        // Taking over (or discarding) another user's session is refused wherever users are
+        // authenticated; anonymous setups keep Mosquitto's behaviour (any client may).
+        if let existing = state.sessions[id], existing.username != username, state.authenticatesUsers {
+            return refuse(.notAuthorized, "client id \(id) belongs to another user's session")
+        }
         clientID = id
 
         let expiry: UInt32 = version == .v5 ? (connect.properties.sessionExpiryInterval ?? 0) : (connect.cleanStart ? 0 : .max)

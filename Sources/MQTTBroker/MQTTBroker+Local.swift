@@ -5,6 +5,16 @@ import Synchronization
 
 /// The engine's in-process access to the broker: no socket, same sessions and routing.
 extension MQTTBroker {
+    /// Client ids starting with this are reserved for in-process sessions: a network client's
+    /// CONNECT using one is refused (0x85 Client Identifier not valid, 0x02 on 3.1.1).
+    public static let inProcessClientIDPrefix = "junction."
+
+    /// The reserved client id of an in-process session: `junction.<kind>.<name>`, e.g.
+    /// `junction.process.orders` for a process, `junction.bridge.cloud` for a bridge.
+    public static func inProcessClientID(_ kind: String, _ name: String) -> String {
+        "\(inProcessClientIDPrefix)\(kind).\(name)"
+    }
+
     /// Publishes a message as the broker itself; returns the number of sessions it went to. With a
     /// data directory and QoS 1/2, it returns once the message is durable (see ``BrokerDurability``).
     /// `publisher` (a client id) lets No Local subscriptions of that session skip it.

@@ -111,7 +111,12 @@ extension ClientCore {
             channel?.close(promise: nil)
         case .auth(let auth):
             // Re-authentication the client started: the broker continues or finishes it.
-            if auth.reasonCode == .continueAuthentication { respondToChallenge(auth) }
+            switch auth.reasonCode {
+            case .continueAuthentication: respondToChallenge(auth)
+            case .success: reauthenticationFinished(auth)
+            default:
+                closeForProtocolError(.protocolViolation(reasonCode: .protocolError, description: "unexpected AUTH \(auth.reasonCode) from the broker"))
+            }
         case .connect, .connack, .subscribe, .unsubscribe, .pingreq:
             closeForProtocolError(.protocolViolation(reasonCode: .protocolError, description: "unexpected \(packet.type) from the broker"))
         }
@@ -157,13 +162,45 @@ extension ClientCore {
         }
     }
 
-    /// Starts re-authentication (MQTT 5 §4.12.1) with the configured method.
-    func reauthenticate(data: ByteBuffer?) {
-        guard isConnected, configuration.version == .v5, let authentication = configuration.authentication else { return }
+    /// Starts re-authentication (MQTT 5 §4.12.1) with the configured method; the future completes
+    /// when the broker's AUTH 0x00 passed the mechanism's ``MQTTEnhancedAuthentication/completed``
+    /// hook, and fails when the hook refuses it or the connection ends first.
+    func reauthenticate(data: ByteBuffer?) -> EventLoopFuture<Void> {
+        guard configuration.version == .v5, let authentication = configuration.authentication else {
+            return loop.makeFailedFuture(MQTTClientError.authenticationFailed(description: "re-authentication needs MQTT 5 and enhanced authentication"))
+        }
+        guard isConnected else { return loop.makeFailedFuture(MQTTClientError.notConnected) }
+        guard reauthentication == nil else {
+            return loop.makeFailedFuture(MQTTClientError.authenticationFailed(description: "a re-authentication is already in progress"))
+        }
+        let promise = loop.makePromise(of: Void.self)
+        reauthentication = promise
         var properties: MQTTProperties = [.authenticationMethod(authentication.method)]
         if let data { properties.append(.authenticationData(data)) }
         write(.auth(MQTTAuthPacket(reasonCode: .reAuthenticate, properties: properties)))
         flushIfNeeded()
+        return promise.futureResult
+    }
+
+    /// AUTH 0x00: the broker finished the re-authentication; the mechanism checks its data (a
+    /// SCRAM server signature) and a refusal ends the connection with DISCONNECT 0x87.
+    private func reauthenticationFinished(_ auth: MQTTAuthPacket) {
+        guard let promise = reauthentication, let authentication = configuration.authentication else {
+            return closeForProtocolError(.protocolViolation(reasonCode: .protocolError, description: "AUTH 0x00 without a re-authentication"))
+        }
+        guard auth.properties.authenticationMethod == authentication.method else {
+            return closeForProtocolError(.protocolViolation(reasonCode: .badAuthenticationMethod, description: "AUTH for a method the client did not ask for"))
+        }
+        reauthentication = nil
+        do {
+            try authentication.completed(auth.properties.authenticationData)
+            promise.succeed()
+        } catch {
+            let failure = MQTTClientError.authenticationFailed(description: "\(error)")
+            connectionError = failure
+            promise.fail(failure)
+            closeForProtocolError(.protocolViolation(reasonCode: .notAuthorized, description: "re-authentication refused: \(error)"))
+        }
     }
 
     private func established(_ connack: MQTTConnAckPacket, connection: UInt64) {
@@ -249,6 +286,10 @@ extension ClientCore {
         connectTimer?.cancel()
         keepAliveTimer?.cancel()
         keepAlive = nil
+        if let promise = reauthentication {
+            reauthentication = nil
+            promise.fail(error)
+        }
         if let channel {
             channel.close(promise: nil)
             self.channel = nil

@@ -44,6 +44,8 @@ final class ClientCore {
     var connectionError: MQTTClientError?
     /// The first connect() waiting, with the attempts it has left (one per server).
     var initialConnect: (promise: EventLoopPromise<Void>, attemptsLeft: Int)?
+    /// The re-authentication waiting for the broker's AUTH 0x00.
+    var reauthentication: EventLoopPromise<Void>?
     var lastConnAck: MQTTConnAckPacket?
     var connectedServer: MQTTServer?
     var needsFlush = false

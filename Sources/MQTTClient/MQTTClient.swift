@@ -123,12 +123,13 @@ public final class MQTTClient: Sendable {
         }
     }
 
-    /// Starts MQTT 5 re-authentication with the configured method and `data`.
+    /// MQTT 5 re-authentication with the configured method and `data`: returns when the broker's
+    /// AUTH 0x00 passed the method's ``MQTTEnhancedAuthentication/completed`` hook (for SCRAM, the
+    /// server signature is verified). Throws ``MQTTClientError/authenticationFailed(description:)``
+    /// when the hook refuses it (the client then ends the connection with DISCONNECT 0x87), or the
+    /// error that ended the connection first (e.g. the broker's DISCONNECT 0x87).
     public func reauthenticate(data: ByteBuffer?) async throws(MQTTClientError) {
-        try await onLoop { core in
-            core.reauthenticate(data: data)
-            return core.loop.makeSucceededVoidFuture()
-        }
+        try await onLoop { core in core.reauthenticate(data: data) }
     }
 
     /// Runs `body` on the loop and waits for the future it returns, with typed errors.

@@ -148,8 +148,9 @@ public struct MQTTEnhancedAuthentication: Sendable {
     /// Answers a challenge (AUTH 0x18, or 0x19 when re-authenticating) with the data for the
     /// client's AUTH. Throwing ends the connection attempt with ``MQTTClientError/authenticationFailed(description:)``.
     public var respond: @Sendable (_ challenge: ByteBuffer?, _ properties: MQTTProperties) throws -> ByteBuffer?
-    /// Sees the final CONNACK's Authentication Data (e.g. the server's proof); throwing refuses
-    /// the connection.
+    /// Sees the Authentication Data of the final CONNACK and of the AUTH 0x00 that ends a
+    /// re-authentication (e.g. the server's proof); throwing refuses the connection (after a
+    /// re-authentication: DISCONNECT 0x87).
     public var completed: @Sendable (_ data: ByteBuffer?) throws -> Void
 
     public init(method: String, initialData: ByteBuffer? = nil,

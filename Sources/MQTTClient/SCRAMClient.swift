@@ -101,7 +101,7 @@ public enum SCRAMClientError: Error, Sendable, Equatable, CustomStringConvertibl
 /// SCRAM-SHA-256 for ``MQTTClientConfiguration/authentication``: every CONNECT (reconnects
 /// too) carries the same client-first, whose exchange the broker's fresh nonce makes new; the
 /// CONNACK's server signature is verified. ``restart()`` starts a separate exchange for
-/// re-authentication (whose AUTH 0x00 the client does not pass on, so its signature is not checked).
+/// re-authentication, whose server signature (in the broker's AUTH 0x00) is verified too.
 ///
 /// ```swift
 /// let scram = MQTTSCRAMAuthentication(username: "alice", password: "secret")
@@ -116,6 +116,8 @@ public final class MQTTSCRAMAuthentication: Sendable {
     private struct Exchanges {
         var connect: SCRAMClientExchange
         var reauthentication: SCRAMClientExchange?
+        /// The re-authentication exchange answered its server-first: the next final data is its.
+        var reauthenticating = false
     }
 
     private let exchanges: Mutex<Exchanges>
@@ -129,7 +131,10 @@ public final class MQTTSCRAMAuthentication: Sendable {
     /// Starts a new exchange and returns its client-first message: the data of AUTH 0x19.
     public func restart() -> ByteBuffer {
         let fresh = SCRAMClientExchange(username: username, password: password)
-        exchanges.withLock { $0.reauthentication = fresh }
+        exchanges.withLock {
+            $0.reauthentication = fresh
+            $0.reauthenticating = false
+        }
         return ByteBuffer(bytes: fresh.clientFirst)
     }
 
@@ -142,15 +147,31 @@ public final class MQTTSCRAMAuthentication: Sendable {
                 let text = String(decoding: serverFirst, as: UTF8.self)
                 return ByteBuffer(bytes: try exchanges.withLock { exchanges throws(SCRAMClientError) in
                     if var again = exchanges.reauthentication, text.hasPrefix("r=\(again.nonce)") {
-                        defer { exchanges.reauthentication = again }
-                        return try again.respond(toServerFirst: serverFirst)
+                        let final = try again.respond(toServerFirst: serverFirst)
+                        exchanges.reauthentication = again
+                        exchanges.reauthenticating = true
+                        return final
                     }
+                    // A (re)connect: a re-authentication that did not finish is abandoned.
+                    exchanges.reauthentication = nil
+                    exchanges.reauthenticating = false
                     return try exchanges.connect.respond(toServerFirst: serverFirst)
                 })
             },
             completed: { [self] data in
+                let serverFinal = data.map { Array($0.readableBytesView) } ?? []
                 try exchanges.withLock { exchanges throws(SCRAMClientError) in
-                    try exchanges.connect.verify(serverFinal: data.map { Array($0.readableBytesView) } ?? [])
+                    // AUTH 0x00 ending a re-authentication carries that exchange's signature.
+                    // Without the server-first round it is refused (a replayed CONNACK signature
+                    // must not pass).
+                    if let again = exchanges.reauthentication {
+                        let answered = exchanges.reauthenticating
+                        exchanges.reauthentication = nil
+                        exchanges.reauthenticating = false
+                        guard answered else { throw .malformed("server-final before server-first") }
+                        return try again.verify(serverFinal: serverFinal)
+                    }
+                    try exchanges.connect.verify(serverFinal: serverFinal)
                 }
             })
     }

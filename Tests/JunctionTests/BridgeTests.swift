@@ -20,7 +20,7 @@ struct BridgeTests {
     }
 
     static func bridgeReady(_ engine: Engine) async throws -> Bool {
-        try await engine.broker?.session(clientID: "junction-bridge-local")?.connected == true
+        try await engine.broker?.session(clientID: "junction.bridge.local")?.connected == true
     }
 
     /// The payloads without repeats, in the order they first came (a message in flight when the
@@ -47,7 +47,7 @@ struct BridgeTests {
                     }
                     // Every message is in the outbox and acknowledged locally while the link is down.
                     try await waitUntil("the bridge took every message") {
-                        let session = try await broker.session(clientID: "junction-bridge-local")
+                        let session = try await broker.session(clientID: "junction.bridge.local")
                         return session?.inflight == 0 && session?.queued == 0
                     }
                     try await up.start()

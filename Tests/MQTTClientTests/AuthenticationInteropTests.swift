@@ -71,7 +71,9 @@ struct AuthenticationInteropTests {
             var settings = try await broker.currentSettings()
             settings.passwords = try Self.passwords([("bob", "changed")])
             try await broker.update(settings: settings)
-            try await client.reauthenticate(data: scram.restart())
+            await #expect(throws: MQTTClientError.serverDisconnected(reasonCode: .notAuthorized, reasonString: "re-authentication failed")) {
+                try await client.reauthenticate(data: scram.restart())
+            }
             try await poll("the broker to end the connection") { () -> MQTTClientError? in
                 events.withLock { events in
                     for case .disconnected(let error) in events { return error }

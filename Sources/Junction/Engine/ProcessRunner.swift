@@ -18,7 +18,7 @@ public struct ProcessRunner: Service {
     public init(context: ProcessContext) { self.context = context }
 
     /// The in-process broker session of the process: persistent, named after it.
-    public var clientID: String { "junction.process.\(context.name)" }
+    public var clientID: String { MQTTBroker.inProcessClientID("process", context.name) }
 
     public func run() async throws {
         try context.checkEndpoints()

@@ -82,6 +82,14 @@ extension MQTTBroker {
     }
 }
 
+extension BrokerState {
+    /// Whether users are authenticated at all (a password file, or a TLS listener whose client
+    /// certificates name the user): then a session belongs to the user who made it.
+    var authenticatesUsers: Bool {
+        settings.passwords != nil || accessGuard.listeners.values.contains { $0.tls?.usernameFrom != nil }
+    }
+}
+
 extension BrokerConnection {
     /// Whether this connection's listener accepts clients without a user name.
     var anonymousAllowed: Bool {
@@ -100,6 +108,10 @@ extension BrokerConnection {
             return refuseConnect(.serverBusy, "too many connections")
         }
         if let refusal = state.accessGuard.admit(access.address, settings: settings, now: now) { return refuse(refusal) }
+        if connect.clientIdentifier.hasPrefix(MQTTBroker.inProcessClientIDPrefix) {
+            return refuseConnect(.clientIdentifierNotValid,
+                                 "client ids starting with \"\(MQTTBroker.inProcessClientIDPrefix)\" are reserved for the broker's in-process sessions")
+        }
         // A TLS listener with `usernameFrom`: the verified client certificate names the user, as
         // Mosquitto's use_identity_as_username does; no password is asked for.
         if let certificateUser = certificateUsername() { return acceptConnect(connect, username: certificateUser) }

@@ -61,7 +61,7 @@ extension BridgeService {
             return
         }
         try await broker.publish(topic: topic, payload: message.payload, qos: message.qos, retain: message.retain,
-                                 properties: Self.forwardedProperties(message.properties), publisher: clientID)
+                                 properties: Self.forwardedProperties(message.properties), publisher: sessionID)
         try await message.ack()
     }
 }

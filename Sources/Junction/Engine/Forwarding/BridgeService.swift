@@ -17,7 +17,7 @@ import Synchronization
 ///   the remote filters; each message is renamed back and published on the embedded broker,
 ///   then acknowledged upstream.
 /// - No loops: the local subscriptions are No Local and inward messages are published under the
-///   bridge's client id, so the bridge never takes its own messages back out; upstream, the same
+///   bridge's in-process session id, so the bridge never takes its own messages back out; upstream, the same
 ///   client publishes and subscribes with No Local (MQTT 5; on 3.1.1 overlapping in and out
 ///   filters are refused at load).
 final class BridgeService: Service, Sendable {
@@ -26,6 +26,9 @@ final class BridgeService: Service, Sendable {
     let broker: MQTTBroker
     let link: ExternalMQTTConnection
     let clientID: String
+    /// The bridge's in-process session on the embedded broker, `junction.bridge.<connector>`
+    /// (a reserved client id no network client can take over).
+    var sessionID: String { MQTTBroker.inProcessClientID("bridge", name) }
     let logger: Logger
 
     /// The bridge of the broker connector in `definitions`, if it has one that can run.
@@ -51,7 +54,7 @@ final class BridgeService: Service, Sendable {
         // ProcessRunner.clientID names them): inward messages wait until they exist.
         let sessions = definitions.processes.values.compactMap { process -> String? in
             guard case .mqtt(let listen) = process.listen, listen.connector == connector.name else { return nil }
-            return "junction.process.\(process.name)"
+            return MQTTBroker.inProcessClientID("process", process.name)
         }
         return BridgeService(name: connector.name, definition: bridge, broker: broker, link: link, clientID: clientID,
                              processSessions: sessions.sorted(), logger: logger)
@@ -124,7 +127,7 @@ final class BridgeService: Service, Sendable {
         var subscription: BrokerSubscription?
         while subscription == nil && !Task.isShuttingDownGracefully {
             do {
-                subscription = try await broker.subscribe(clientID: clientID, subscriptions: subscriptions, cleanStart: false,
+                subscription = try await broker.subscribe(clientID: sessionID, subscriptions: subscriptions, cleanStart: false,
                                                           sessionExpiry: .max, receiveMaximum: 256)
             } catch {
                 failures += 1
