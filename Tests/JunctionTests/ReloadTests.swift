@@ -30,8 +30,8 @@ struct ReloadTests {
     }
 
     func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(5)) { await subscription.first { _ in true } }
-        let received = try #require(delivery, "no delivery within 5 s")
+        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
+        let received = try #require(delivery, "no delivery within 15 s")
         await received.ack()
         return received
     }

@@ -176,7 +176,7 @@ struct SessionTests {
             _ = try await new.receivePublish()
             // The 3.1.1 client's copies mark the time: two retry rounds have passed after the second.
             for _ in 0..<2 {
-                let again = try await old.receivePublish(timeout: .seconds(5))
+                let again = try await old.receivePublish(timeout: .seconds(15))
                 #expect(again.dup && again.packetIdentifier == first.packetIdentifier && again.payloadString == "unacked")
             }
             try await new.expectNothingPending()  // MQTT 5 §4.4: no resend on an open connection
@@ -198,7 +198,7 @@ struct SessionTests {
             // nothing does (0x10). Polling publishes does not touch the session.
             let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("pub"))
             #expect(try await publisher.publish(topic, "kept", qos: .atLeastOnce) == .success)
-            try await poll(timeout: .seconds(5), "session expiry") {
+            try await poll(timeout: .seconds(15), "session expiry") {
                 try await publisher.publish(topic, "probe", qos: .atLeastOnce) == .noMatchingSubscribers ? true : nil
             }
             #expect(ContinuousClock.now - disconnected >= .milliseconds(1900), "expired before its 2 s interval")

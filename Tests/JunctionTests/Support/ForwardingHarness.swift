@@ -81,7 +81,7 @@ final class Received: Sendable {
     func count(_ topic: String) -> Int { all.filter { $0.topic == topic }.count }
 
     /// Waits until `count` payloads arrived (deadline `timeout`).
-    func wait(for count: Int, timeout: Duration = .seconds(10)) async throws {
+    func wait(for count: Int, timeout: Duration = .seconds(20)) async throws {
         try await waitUntil("\(count) messages (have \(payloads))", timeout: timeout) { self.payloads.count >= count }
     }
 }

@@ -26,9 +26,9 @@ final class UpstreamMosquitto: Sendable {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("junction-upstream-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
+        // Outside the range port-0 listeners draw from, so no other test's listener takes it
+        // while this mosquitto is stopped (see LoopbackPort).
+        let port = try LoopbackPort.pick()
         var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "persistence true",
                      "persistence_location \(directory.path)/", "autosave_interval 0", "log_dest none"]
         if geteuid() == 0 { lines.append("user root") }  // else mosquitto drops to a user that cannot write here
@@ -46,21 +46,16 @@ final class UpstreamMosquitto: Sendable {
         process.arguments = ["-c", directory.appendingPathComponent("mosquitto.conf").path]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        // The test runner's threads block SIGTERM and others; the child must not inherit that.
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
+        try ChildReaper.run(process)  // with no signal blocked (SIGTERM must reach it), killed at exit at the latest
         child.withLock { $0 = process }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Started once this mosquitto (not another program on the port) listens on it.
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if await accepts() { return }
-            guard process.isRunning else { throw ProcessError(message: "mosquitto exited at start", permanent: true) }
+            if LoopbackPort.isListening(pid: process.processIdentifier, port: port) { return }
+            guard process.isRunning else { throw ProcessError(message: "mosquitto exited at start (port \(port))", permanent: true) }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw ProcessError(message: "mosquitto did not accept connections on port \(port) within 10 s", permanent: true)
+        throw ProcessError(message: "mosquitto did not listen on port \(port) within 20 s", permanent: true)
     }
 
     /// SIGTERM (mosquitto writes its database) and waits for the exit, killing it after 10 s.
@@ -80,17 +75,6 @@ final class UpstreamMosquitto: Sendable {
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func accepts() async -> Bool {
-        do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.milliseconds(500))
-                .connect(host: "127.0.0.1", port: port).get()
-            try? await channel.close()
-            return true
-        } catch {
-            return false
-        }
     }
 }
 

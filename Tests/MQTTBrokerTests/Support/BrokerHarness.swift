@@ -55,7 +55,7 @@ func withBroker<T>(settings: BrokerSettings = .test, _ body: (_ port: Int) async
 /// Repeats `attempt` until it returns a value or `timeout` passes, `interval` apart. For facts
 /// that only time makes true (an expiry); each attempt is itself a bounded packet exchange.
 @discardableResult
-func poll<T>(timeout: Duration = .seconds(5), interval: Duration = .milliseconds(100), _ what: String,
+func poll<T>(timeout: Duration = .seconds(15), interval: Duration = .milliseconds(100), _ what: String,
              _ attempt: () async throws -> T?) async throws -> T {
     let deadline = ContinuousClock.now + timeout
     while true {

@@ -26,6 +26,15 @@ final class ExternalProcess: @unchecked Sendable {
         var finished: Bool { exited && stdoutClosed && stderrClosed }
     }
 
+    /// Every child started and not yet seen to exit: killed when the test process exits, so a
+    /// failed or ended run leaves no process behind.
+    private static let live = Mutex<Set<Int32>>([])
+    private static let reaper: Void = {
+        atexit {
+            for pid in ExternalProcess.live.withLock({ $0 }) { kill(pid, SIGKILL) }
+        }
+    }()
+
     let command: String
     private let process = Process()
     private let state = Mutex(State())
@@ -67,7 +76,11 @@ final class ExternalProcess: @unchecked Sendable {
                 }
             }
         }
-        process.terminationHandler = { [weak self] _ in self?.update { $0.exited = true } }
+        process.terminationHandler = { [weak self] process in
+            _ = ExternalProcess.live.withLock { $0.remove(process.processIdentifier) }
+            self?.update { $0.exited = true }
+        }
+        Self.reaper
         // The child inherits this thread's signal mask, and the test runner's threads block
         // SIGTERM and SIGALRM: started like that, mosquitto_sub ignores both its own -W timeout
         // and our terminate(), and outlives a failed test. Start it with nothing blocked.
@@ -77,6 +90,8 @@ final class ExternalProcess: @unchecked Sendable {
         pthread_sigmask(SIG_SETMASK, &none, &saved)
         defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
+        let pid = process.processIdentifier
+        if process.isRunning { _ = Self.live.withLock { $0.insert(pid) } }
     }
 
     deinit {
@@ -120,14 +135,14 @@ final class ExternalProcess: @unchecked Sendable {
     }
 
     /// Waits until stdout contains `marker`; false on timeout or when the process ended first.
-    func waitForOutput(containing marker: String, timeout: Duration = .seconds(10)) async -> Bool {
+    func waitForOutput(containing marker: String, timeout: Duration = .seconds(20)) async -> Bool {
         let bytes = Data(marker.utf8)
         _ = await wait(timeout: timeout) { $0.stdout.range(of: bytes) != nil }
         return state.withLock { $0.stdout.range(of: bytes) != nil }
     }
 
     /// Waits for the process to exit (and its output to end), terminating it at the deadline.
-    func finish(timeout: Duration = .seconds(15)) async -> Outcome {
+    func finish(timeout: Duration = .seconds(30)) async -> Outcome {
         var timedOut = false
         if !(await wait(timeout: timeout) { $0.finished }) {
             timedOut = true
@@ -144,7 +159,7 @@ final class ExternalProcess: @unchecked Sendable {
     }
 
     /// Runs a command to completion.
-    static func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(15)) async throws -> Outcome {
+    static func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Outcome {
         try await ExternalProcess(executable, arguments).finish(timeout: timeout)
     }
 }

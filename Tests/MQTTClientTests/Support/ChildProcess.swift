@@ -24,6 +24,15 @@ final class ChildProcess: @unchecked Sendable {
         var finished: Bool { exited && openPipes == 0 }
     }
 
+    /// Every child started and not yet seen to exit: killed when the test process exits, so a
+    /// test that failed (or a hung run that was ended) leaves no process behind.
+    private static let live = Mutex<Set<Int32>>([])
+    private static let reaper: Void = {
+        atexit {
+            for pid in ChildProcess.live.withLock({ $0 }) { kill(pid, SIGKILL) }
+        }
+    }()
+
     let command: String
     private let process = Process()
     private let state = Mutex(State())
@@ -68,7 +77,11 @@ final class ChildProcess: @unchecked Sendable {
                 }
             }
         }
-        process.terminationHandler = { [weak self] _ in self?.update { $0.exited = true } }
+        process.terminationHandler = { [weak self] process in
+            _ = ChildProcess.live.withLock { $0.remove(process.processIdentifier) }
+            self?.update { $0.exited = true }
+        }
+        Self.reaper
         // The child inherits this thread's signal mask, and the test runner's threads block
         // SIGUSR1, SIGTERM...: a child started like that never sees them (mosquitto would
         // ignore SIGUSR1). Start it with nothing blocked, as a shell would.
@@ -78,6 +91,8 @@ final class ChildProcess: @unchecked Sendable {
         pthread_sigmask(SIG_SETMASK, &none, &saved)
         defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
         try process.run()
+        let pid = process.processIdentifier
+        if process.isRunning { _ = Self.live.withLock { $0.insert(pid) } }
         if let stdin {
             let handle = input.fileHandleForWriting
             Thread.detachNewThread {
@@ -92,6 +107,12 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     var processIdentifier: Int32 { process.processIdentifier }
+
+    /// SIGKILL now if still running, without waiting (for cleanup paths; ``signal(_:timeout:)``
+    /// waits for the exit).
+    func terminate() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+    }
     var isRunning: Bool { process.isRunning }
 
     private func update(_ change: (inout State) -> Void) {
@@ -132,7 +153,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits until standard output or error contains `marker`; false on timeout or exit first.
-    func waitForOutput(containing marker: String, timeout: Duration = .seconds(10)) async -> Bool {
+    func waitForOutput(containing marker: String, timeout: Duration = .seconds(20)) async -> Bool {
         let bytes = Data(marker.utf8)
         _ = await wait(timeout: timeout) { $0.stdout.range(of: bytes) != nil || $0.stderr.range(of: bytes) != nil }
         return state.withLock { $0.stdout.range(of: bytes) != nil || $0.stderr.range(of: bytes) != nil }
@@ -145,7 +166,7 @@ final class ChildProcess: @unchecked Sendable {
     var stderrSoFar: String { state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
 
     /// Waits for the process to exit and its output to end; kills it at the deadline.
-    func finish(timeout: Duration = .seconds(15)) async -> Outcome {
+    func finish(timeout: Duration = .seconds(30)) async -> Outcome {
         var timedOut = false
         if !(await wait(timeout: timeout) { $0.finished }) {
             timedOut = true
@@ -166,7 +187,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Runs a command to completion.
-    static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil, timeout: Duration = .seconds(15)) async throws -> Outcome {
+    static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil, timeout: Duration = .seconds(30)) async throws -> Outcome {
         try await ChildProcess(executable, arguments, stdin: stdin).finish(timeout: timeout)
     }
 }
