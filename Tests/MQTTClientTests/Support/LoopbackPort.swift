@@ -53,8 +53,7 @@ enum LoopbackPort {
         let hexPort = String(format: ":%04X", port)
         var inodes: Set<String> = []
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
-            for line in text.split(separator: "\n").dropFirst() {
+            for line in readAll(table).split(separator: "\n").dropFirst() {
                 let fields = line.split(whereSeparator: \.isWhitespace)
                 guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
                 inodes.insert("socket:[\(fields[9])]")
@@ -66,6 +65,24 @@ enum LoopbackPort {
         return descriptors.contains { descriptor in
             (try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(descriptor)")).map(inodes.contains) ?? false
         }
+    }
+
+    /// The whole of a /proc file. procfs reports a size of 0, and Foundation's file reading
+    /// then stops after its first buffer (about 4 KB of /proc/net/tcp: ~27 sockets, far fewer
+    /// than a test run holds), so this reads to the end itself.
+    static func readAll(_ path: String) -> String {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     struct PortFailure: Error, CustomStringConvertible {
