@@ -137,7 +137,7 @@ struct ReloadTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
-                let port = try #require(await withTimeout(.seconds(10)) { await ports.first { _ in true } })
+                let port = try #require(await withTimeout(.seconds(20)) { await ports.first { _ in true } })
                 try await waitUntil("copy listening") { try await broker.session(clientID: "junction.process.copy")?.connected == true }
                 let out = try await broker.subscribe(clientID: "checker", subscriptions: [MQTTSubscription(topicFilter: "out", qos: .atLeastOnce)],
                                                      cleanStart: true)
