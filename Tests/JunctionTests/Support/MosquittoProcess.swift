@@ -12,9 +12,9 @@ import NIOPosix
 final class MosquittoProcess: @unchecked Sendable {
     let port: Int
     let directory: URL
-    private let process: Process
+    private let process: SpawnedChild
 
-    private init(port: Int, directory: URL, process: Process) {
+    private init(port: Int, directory: URL, process: SpawnedChild) {
         self.port = port
         self.directory = directory
         self.process = process
@@ -38,20 +38,20 @@ final class MosquittoProcess: @unchecked Sendable {
             try (lines.joined(separator: "\n") + "\n").write(to: config, atomically: true, encoding: .utf8)
             let logFile = directory.appendingPathComponent("mosquitto.log")
             FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let output = try FileHandle(forWritingTo: logFile)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-            process.arguments = ["-c", config.path]
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = output
-            process.standardError = output
-            try ChildReaper.run(process)  // with no signal blocked, killed at exit at the latest
-            try? output.close()
+            let output = open(logFile.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            let input = SpawnedChild.devNull()
+            defer {
+                close(output)
+                close(input)
+            }
+            // posix_spawn, not Foundation's Process (see SpawnedChild): no signal blocked, killed
+            // at exit at the latest.
+            let process = try SpawnedChild("/usr/sbin/mosquitto", ["-c", config.path], stdin: input, stdout: output, stderr: output)
             let mosquitto = MosquittoProcess(port: port, directory: directory, process: process)
             // Started once this mosquitto (not another program that took the port) listens on it.
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline && process.isRunning {
-                if LoopbackPort.isListening(pid: process.processIdentifier, port: port) { return mosquitto }
+                if LoopbackPort.isListening(pid: process.pid, port: port) { return mosquitto }
                 try await Task.sleep(for: .milliseconds(20))
             }
             failure = "mosquitto did not listen on \(port): \(mosquitto.log)"
@@ -63,7 +63,7 @@ final class MosquittoProcess: @unchecked Sendable {
 
     /// SIGKILL, then waits (at most 5 s) until the child is gone.
     func kill() async {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.send(SIGKILL)
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))

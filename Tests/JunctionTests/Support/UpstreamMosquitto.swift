@@ -12,7 +12,7 @@ import Synchronization
 final class UpstreamMosquitto: Sendable {
     let port: Int
     let directory: URL
-    private let child = Mutex<Process?>(nil)
+    private let child = Mutex<SpawnedChild?>(nil)
 
     private init(port: Int, directory: URL) {
         self.port = port
@@ -41,17 +41,21 @@ final class UpstreamMosquitto: Sendable {
 
     /// Starts it and waits (up to 10 s) until the port accepts connections.
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        process.arguments = ["-c", directory.appendingPathComponent("mosquitto.conf").path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try ChildReaper.run(process)  // with no signal blocked (SIGTERM must reach it), killed at exit at the latest
+        let input = SpawnedChild.devNull()
+        let output = SpawnedChild.devNull(writing: true)
+        defer {
+            close(input)
+            close(output)
+        }
+        // posix_spawn, not Foundation's Process (see SpawnedChild): no signal blocked (SIGTERM
+        // must reach it), killed at exit at the latest.
+        let process = try SpawnedChild("/usr/sbin/mosquitto", ["-c", directory.appendingPathComponent("mosquitto.conf").path],
+                                       stdin: input, stdout: output, stderr: output)
         child.withLock { $0 = process }
         // Started once this mosquitto (not another program on the port) listens on it.
         let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if LoopbackPort.isListening(pid: process.processIdentifier, port: port) { return }
+            if LoopbackPort.isListening(pid: process.pid, port: port) { return }
             guard process.isRunning else { throw ProcessError(message: "mosquitto exited at start (port \(port))", permanent: true) }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -61,18 +65,24 @@ final class UpstreamMosquitto: Sendable {
     /// SIGTERM (mosquitto writes its database) and waits for the exit, killing it after 10 s.
     func terminate() async {
         guard let process = child.withLock({ process in defer { process = nil }; return process }) else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(10)
+        process.send(SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(20)
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.send(SIGKILL)
+        await Self.waitForExit(process)
+    }
+
+    /// Waits (at most 5 s after a SIGKILL) without blocking a thread of the test runner's pool.
+    private static func waitForExit(_ process: SpawnedChild) async {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     /// Kills it and removes its directory.
     func stop() async {
         if let process = child.withLock({ process in defer { process = nil }; return process }) {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.send(SIGKILL)
+            await Self.waitForExit(process)
         }
         try? FileManager.default.removeItem(at: directory)
     }

@@ -19,25 +19,17 @@ final class ExternalProcess: @unchecked Sendable {
         var stderr = Data()
         var stdoutClosed = false
         var stderrClosed = false
-        var exited = false
+        var status: Int32?
+        var exited: Bool { status != nil }
         var waiters: [(id: Int, ready: @Sendable (State) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
         var nextWaiter = 0
 
         var finished: Bool { exited && stdoutClosed && stderrClosed }
     }
 
-    /// Every child started and not yet seen to exit: killed when the test process exits, so a
-    /// failed or ended run leaves no process behind.
-    private static let live = Mutex<Set<Int32>>([])
-    private static let reaper: Void = {
-        atexit {
-            for pid in ExternalProcess.live.withLock({ $0 }) { kill(pid, SIGKILL) }
-        }
-    }()
-
     let command: String
-    private let process = Process()
     private let state = Mutex(State())
+    private var child: SpawnedChild!
 
     /// Finds `name` on PATH.
     static func find(_ name: String) -> URL? {
@@ -49,53 +41,43 @@ final class ExternalProcess: @unchecked Sendable {
         return nil
     }
 
-    /// Starts `executable` with `arguments`.
+    /// Starts `executable` with `arguments` (with posix_spawn, see ``SpawnedChild``: no signal
+    /// blocked, so mosquitto_sub sees its own -W timeout and our terminate()).
     init(_ executable: URL, _ arguments: [String]) throws {
         command = ([executable.lastPathComponent] + arguments).joined(separator: " ")
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        // One blocking reader thread per pipe: reliable end-of-file, nothing left unread.
-        for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
-            Thread.detachNewThread { [weak self] in
-                while true {
-                    let data = handle.availableData
-                    self?.update { state in
-                        switch (data.isEmpty, isStdout) {
-                        case (true, true): state.stdoutClosed = true
-                        case (true, false): state.stderrClosed = true
-                        case (false, true): state.stdout.append(data)
-                        case (false, false): state.stderr.append(data)
-                        }
+        let out = try SpawnedChild.pipe()
+        let err = try SpawnedChild.pipe()
+        let input = SpawnedChild.devNull()
+        defer {
+            close(out.write)
+            close(err.write)
+            close(input)
+        }
+        do {
+            child = try SpawnedChild(executable.path, arguments, stdin: input, stdout: out.write, stderr: err.write) { [weak self] status in
+                self?.update { $0.status = status }
+            }
+        } catch {
+            close(out.read)
+            close(err.read)
+            throw error
+        }
+        for (fd, isStdout) in [(out.read, true), (err.read, false)] {
+            SpawnedChild.drain(fd) { [weak self] data in
+                self?.update { state in
+                    switch (data.isEmpty, isStdout) {
+                    case (true, true): state.stdoutClosed = true
+                    case (true, false): state.stderrClosed = true
+                    case (false, true): state.stdout.append(data)
+                    case (false, false): state.stderr.append(data)
                     }
-                    if data.isEmpty { return }
                 }
             }
         }
-        process.terminationHandler = { [weak self] process in
-            _ = ExternalProcess.live.withLock { $0.remove(process.processIdentifier) }
-            self?.update { $0.exited = true }
-        }
-        Self.reaper
-        // The child inherits this thread's signal mask, and the test runner's threads block
-        // SIGTERM and SIGALRM: started like that, mosquitto_sub ignores both its own -W timeout
-        // and our terminate(), and outlives a failed test. Start it with nothing blocked.
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
-        let pid = process.processIdentifier
-        if process.isRunning { _ = Self.live.withLock { $0.insert(pid) } }
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        child?.send(SIGTERM)
     }
 
     private func update(_ change: (inout State) -> Void) {
@@ -146,14 +128,14 @@ final class ExternalProcess: @unchecked Sendable {
         var timedOut = false
         if !(await wait(timeout: timeout) { $0.finished }) {
             timedOut = true
-            process.terminate()
+            child.send(SIGTERM)
             if !(await wait(timeout: .seconds(3)) { $0.finished }) {
-                kill(process.processIdentifier, SIGKILL)
+                child.send(SIGKILL)
                 _ = await wait(timeout: .seconds(3)) { $0.finished }
             }
         }
         return state.withLock { state in
-            Outcome(status: state.exited ? process.terminationStatus : -1, stdout: state.stdout,
+            Outcome(status: state.status ?? -1, stdout: state.stdout,
                     stderr: String(decoding: state.stderr, as: UTF8.self), timedOut: timedOut)
         }
     }
