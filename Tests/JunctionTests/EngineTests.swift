@@ -42,7 +42,7 @@ struct EngineHarness {
             tasks.addTask { try await group.run() }
             defer { try? FileManager.default.removeItem(at: root) }
             do {
-                try await waitUntil("processes ready") { try await ready() }
+                try await waitUntil("processes ready", timeout: .seconds(30)) { try await ready() }
                 try await body(self)
             } catch {
                 await group.triggerGracefulShutdown()

@@ -123,10 +123,10 @@ struct ExpiryKeepaliveTests {
     @Test("a client that sends PINGREQ within its keepalive stays connected")
     func keepaliveKeptByPings() async throws {
         try await withBroker { port in
-            // Keepalive 2 s: silent for 3 s it would be disconnected. Pinging every 250 ms for 3.5 s
-            // leaves a loaded machine 2.75 s of delay between two pings.
-            let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("pinger"), keepAlive: 2)
-            let until = ContinuousClock.now + .milliseconds(3500)
+            // Keepalive 3 s: silent for 4.5 s it would be disconnected. Pinging every 250 ms for 5 s
+            // leaves a loaded machine (whose test tasks can stall for seconds) 4 s between two pings.
+            let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("pinger"), keepAlive: 3)
+            let until = ContinuousClock.now + .milliseconds(5000)
             while ContinuousClock.now < until {
                 try await client.expectNothingPending()  // PINGREQ → PINGRESP, and no DISCONNECT
                 // The client's own keepalive timer: not a synchronisation, the next ping proves liveness.

@@ -43,7 +43,7 @@ struct ForwardingHarness {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
-                try await waitUntil("engine ready", timeout: .seconds(20)) { try await ready(engine) }
+                try await waitUntil("engine ready", timeout: .seconds(30)) { try await ready(engine) }
                 try await body(engine, broker)
             } catch {
                 await group.triggerGracefulShutdown()
