@@ -37,7 +37,7 @@ struct AdminTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             defer { Task { await group.triggerGracefulShutdown() } }
-            let port = try #require(await withTimeout(.seconds(10)) { await ports.first { _ in true } })
+            let port = try #require(await withTimeout(.seconds(20)) { await ports.first { _ in true } })
             #expect(try await get(port, "health").0 == 401)
             #expect(try await get(port, "health", token: "s3") == (200, "ok\n"))
             try await waitUntil("ready") { try await get(port, "ready", token: "s3").0 == 200 }

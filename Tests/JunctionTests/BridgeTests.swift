@@ -78,11 +78,11 @@ struct BridgeTests {
             try await withUpstreamSubscriber(up, clientID: "publisher", filter: "nothing/#") { remoteClient, _ in
                 try await remoteClient.publish(to: "site/cmd/hello", string: "hi", qos: .atLeastOnce, retain: true)
                 try await harness.run(until: Self.bridgeReady) { _, _ in
-                    try await waitUntil("the retained message through the bridge and the process", timeout: .seconds(10)) { lines().contains("hi") }
+                    try await waitUntil("the retained message through the bridge and the process", timeout: .seconds(20)) { lines().contains("hi") }
                 }
                 for i in 2...4 { try await remoteClient.publish(to: "site/cmd/\(i)", string: "c\(i)", qos: .atLeastOnce) }
                 try await harness.run(until: Self.bridgeReady) { _, _ in
-                    try await waitUntil("the commands sent while the daemon was down", timeout: .seconds(10)) {
+                    try await waitUntil("the commands sent while the daemon was down", timeout: .seconds(20)) {
                         lines().filter { $0 != "hi" }.count >= 3
                     }
                     #expect(lines().filter { $0 != "hi" } == ["c2", "c3", "c4"])
@@ -107,13 +107,13 @@ struct BridgeTests {
                         cleanStart: true)
                     let (local, reader) = collect(subscription)
                     defer { reader.cancel() }
-                    try await waitUntil("the retained upstream message bridged in", timeout: .seconds(10)) { local.count("remote/cmd/hello") == 1 }
+                    try await waitUntil("the retained upstream message bridged in", timeout: .seconds(20)) { local.count("remote/cmd/hello") == 1 }
                     try await remoteClient.publish(to: "site/cmd/1", string: "c1", qos: .atLeastOnce)
                     try await waitUntil("an inward message") { local.count("remote/cmd/1") == 1 }
 
                     // Out, then a marker in behind it: an echo of sync/a would arrive before sync/end1.
                     try await broker.publish(topic: "sync/a", payload: ByteBuffer(string: "A"), qos: .atLeastOnce)
-                    try await waitUntil("sync/a upstream", timeout: .seconds(10)) { remote.count("sync/a") == 1 }
+                    try await waitUntil("sync/a upstream", timeout: .seconds(20)) { remote.count("sync/a") == 1 }
                     try await remoteClient.publish(to: "sync/end1", string: "E1", qos: .atLeastOnce)
                     try await waitUntil("sync/end1 locally") { local.count("sync/end1") == 1 }
                     #expect(local.count("sync/a") == 1, "\(local.all)")
@@ -122,7 +122,7 @@ struct BridgeTests {
                     try await remoteClient.publish(to: "sync/b", string: "B", qos: .atLeastOnce)
                     try await waitUntil("sync/b locally") { local.count("sync/b") == 1 }
                     try await broker.publish(topic: "sync/after", payload: ByteBuffer(string: "F"), qos: .atLeastOnce)
-                    try await waitUntil("sync/after upstream", timeout: .seconds(10)) { remote.count("sync/after") == 1 }
+                    try await waitUntil("sync/after upstream", timeout: .seconds(20)) { remote.count("sync/after") == 1 }
                     #expect(remote.count("sync/b") == 1, "\(remote.all)")
                     #expect(remote.count("sync/end1") == 1 && remote.count("sync/a") == 1, "\(remote.all)")
                     await subscription.close()

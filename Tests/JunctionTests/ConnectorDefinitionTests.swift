@@ -38,14 +38,18 @@ struct ConnectorDefinitionTests {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         try Data("s3cr3t-from-file\n".utf8).write(to: directory.appendingPathComponent("password.txt"))
-        setenv("JUNCTION_TEST_USER", "robot", 1)
-        let (connector, problems) = parse(#"{"type": "mqtt", "url": "mqtt://x", "username": "${env:JUNCTION_TEST_USER}", "password": "${file:password.txt}"}"#,
+        // A variable the test process already has: setenv here would race with other tests
+        // spawning children at the same time (setenv is not thread-safe against getenv/exec).
+        let environment = ProcessInfo.processInfo.environment
+        let name = try #require(["PATH", "HOME", "USER"].first { (environment[$0]?.count ?? 0) > 3 })
+        let value = try #require(environment[name])
+        let (connector, problems) = parse(#"{"type": "mqtt", "url": "mqtt://x", "username": "${env:"# + name + #"}", "password": "${file:password.txt}"}"#,
                                           file: directory.appendingPathComponent("c.json").path)
         #expect(problems.isEmpty)
         guard case .mqtt(let m) = try #require(connector).kind else { Issue.record("not mqtt"); return }
-        #expect(m.username?.reveal() == "robot" && m.password?.reveal() == "s3cr3t-from-file")
+        #expect(m.username?.reveal() == value && m.password?.reveal() == "s3cr3t-from-file")
         let printed = "\(m) \(String(describing: m.password)) \(String(reflecting: m))"
-        #expect(!printed.contains("s3cr3t") && !printed.contains("robot"))
+        #expect(!printed.contains("s3cr3t") && !printed.contains(value))
 
         let (_, missing) = parse(#"{"type": "http", "baseUrl": "http://x", "headers": {"Authorization": "Bearer ${env:JUNCTION_UNSET_VAR_42}"}}"#)
         #expect(missing.map(\.description) == ["/tmp/Connectors/c.json: headers.Authorization: environment variable JUNCTION_UNSET_VAR_42 is not set"])

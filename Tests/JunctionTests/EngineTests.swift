@@ -42,7 +42,7 @@ struct EngineHarness {
             tasks.addTask { try await group.run() }
             defer { try? FileManager.default.removeItem(at: root) }
             do {
-                try await waitUntil("processes ready") { try await ready() }
+                try await waitUntil("processes ready", timeout: .seconds(30)) { try await ready() }
                 try await body(self)
             } catch {
                 await group.triggerGracefulShutdown()
@@ -79,7 +79,7 @@ struct EngineHarness {
 }
 
 /// Polls `condition` until it holds, failing after `timeout` (state that has no event to await).
-func waitUntil(_ what: String, timeout: Duration = .seconds(10), _ condition: () async throws -> Bool) async throws {
+func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
     let deadline = ContinuousClock.now + timeout
     while try await !condition() {
         guard ContinuousClock.now < deadline else { throw ProcessError(message: "timed out waiting for \(what)", permanent: true) }
@@ -93,8 +93,8 @@ struct EngineTests {
     static let broker = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
 
     func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(5)) { await subscription.first { _ in true } }
-        return try #require(delivery, "no delivery within 5 s")
+        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
+        return try #require(delivery, "no delivery within 15 s")
     }
 
     @Test("Route by payload field; every hop tracked; the message acknowledged after the last step")

@@ -31,8 +31,8 @@ struct ExternalMQTTTests {
     static let local = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
 
     func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(5)) { await subscription.first { _ in true } }
-        return try #require(delivery, "no delivery within 5 s")
+        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
+        return try #require(delivery, "no delivery within 15 s")
     }
 
     @Test("Listen on the external broker, route, send back to it and to the embedded broker; acknowledged after completion")

@@ -32,7 +32,7 @@ struct FileListenTests {
             try Data("[]".utf8).write(to: inbox.appendingPathComponent(".hidden.json"))
             var topics: Set<String> = []
             for _ in 0..<3 {
-                let delivery = try #require(await withTimeout(.seconds(5)) { await items.first { _ in true } }, "no delivery within 5 s")
+                let delivery = try #require(await withTimeout(.seconds(15)) { await items.first { _ in true } }, "no delivery within 15 s")
                 topics.insert(delivery.topic)
                 await delivery.ack()
             }
@@ -62,7 +62,7 @@ struct FileListenTests {
         try await harness.run(until: { FileManager.default.fileExists(atPath: inbox.path) }) { h in
             let dead = try await h.broker.subscribe(clientID: "dead", subscriptions: [MQTTSubscription(topicFilter: "dead/#", qos: .atLeastOnce)], cleanStart: true)
             try Data("{}".utf8).write(to: inbox.appendingPathComponent("bad.json"))
-            let letter = try #require(await withTimeout(.seconds(5)) { await dead.first { _ in true } }, "no dead letter within 5 s")
+            let letter = try #require(await withTimeout(.seconds(15)) { await dead.first { _ in true } }, "no dead letter within 15 s")
             #expect(String(buffer: letter.payload) == "{}")
             await letter.ack()
             try await waitUntil("dead-lettered file moved to processed/") {

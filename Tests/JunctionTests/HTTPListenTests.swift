@@ -29,7 +29,7 @@ struct HTTPListenTests {
             let accepted = try await client.perform(CurlRequest(url: url, method: "POST", headers: auth, body: Array(#"{"ok": true, "id": 5}"#.utf8)))
             #expect(accepted.status == 202)
             #expect(String(buffer: accepted.body) == "accepted 5")
-            let delivery = try #require(await withTimeout(.seconds(5)) { await out.first { _ in true } })
+            let delivery = try #require(await withTimeout(.seconds(15)) { await out.first { _ in true } })
             #expect(delivery.topic == "ingested/5" && String(buffer: delivery.payload) == #"{"ok": true, "id": 5}"#)
             await delivery.ack()
 

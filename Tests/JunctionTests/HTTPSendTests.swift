@@ -74,7 +74,7 @@ struct HTTPSendTests {
                 try await h.broker.publish(topic: "in/y", payload: ByteBuffer(string: "nope"), qos: .atLeastOnce)
                 let request = try await server.next()
                 #expect(request.path == "/base/missing")
-                let letter = try #require(await withTimeout(.seconds(5)) { await dead.first { _ in true } })
+                let letter = try #require(await withTimeout(.seconds(15)) { await dead.first { _ in true } })
                 #expect(letter.topic == "dead/y" && String(buffer: letter.payload) == "nope")
                 await letter.ack()
                 try await waitUntil("dead-lettered message acknowledged") { try await h.session("out")?.inflight == 0 }

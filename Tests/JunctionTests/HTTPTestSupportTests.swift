@@ -67,7 +67,7 @@ final class RecordingServer: Sendable {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
-                let port = try #require(await withTimeout(.seconds(5)) { await ports.first { _ in true } }, "recorder did not start")
+                let port = try #require(await withTimeout(.seconds(15)) { await ports.first { _ in true } }, "recorder did not start")
                 try await body(port)
             } catch {
                 await group.triggerGracefulShutdown()
@@ -81,8 +81,8 @@ final class RecordingServer: Sendable {
     /// The next recorded request, failing after 5 s.
     func next() async throws -> RecordedRequest {
         let arrivals = self.arrivals
-        let request = await withTimeout(.seconds(5)) { await arrivals.first { _ in true } }
-        return try #require(request, "no HTTP request within 5 s")
+        let request = await withTimeout(.seconds(15)) { await arrivals.first { _ in true } }
+        return try #require(request, "no HTTP request within 15 s")
     }
 }
 

@@ -36,11 +36,11 @@ struct MosquittoEngineTests {
     /// Publishes a probe on each topic until its relay reached the embedded broker: then the
     /// processes' subscriptions on Mosquitto exist (Mosquitto has no API to ask).
     func waitForRelays(_ client: MQTTClient, _ local: LocalCollector, probes: [(String, String)]) async throws {
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(20)
         while true {
             let missing = probes.filter { !local.topics.contains($0.1) }
             if missing.isEmpty { return }
-            guard ContinuousClock.now < deadline else { throw ProcessError(message: "no relay of \(missing.map(\.0)) within 10 s", permanent: true) }
+            guard ContinuousClock.now < deadline else { throw ProcessError(message: "no relay of \(missing.map(\.0)) within 20 s", permanent: true) }
             for (topic, _) in missing { try await client.publish(to: topic, string: "probe", qos: .atLeastOnce) }
             let pause = ContinuousClock.now + .milliseconds(300)
             while ContinuousClock.now < pause && !missing.allSatisfy({ local.topics.contains($0.1) }) {
@@ -140,7 +140,7 @@ struct MosquittoEngineTests {
             // The first run's folder went with it, "blocked" included: the file can be written now.
             try await EngineHarness(definitions: definitions, root: root, listeners: []).run(until: { true }) { h in
                 let written = root.appendingPathComponent("blocked/first.txt")
-                try await waitUntil("the job written by the second run", timeout: .seconds(10)) {
+                try await waitUntil("the job written by the second run", timeout: .seconds(20)) {
                     let lines = (try? String(contentsOf: written, encoding: .utf8))?.split(separator: "\n", omittingEmptySubsequences: false)
                     return lines?.contains("job 1") == true
                 }

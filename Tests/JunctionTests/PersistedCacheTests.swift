@@ -63,7 +63,7 @@ struct PersistedCacheTests {
                 let answers = try await broker.subscribe(clientID: "answers", subscriptions: [MQTTSubscription(topicFilter: "answer/#", qos: .atLeastOnce)],
                                                          cleanStart: true)
                 try await broker.publish(topic: "c/k", payload: ByteBuffer(string: payload), qos: .atLeastOnce)
-                let answer = await withTimeout(.seconds(5)) { await answers.first { _ in true } }
+                let answer = await withTimeout(.seconds(15)) { await answers.first { _ in true } }
                 let delivery = try #require(answer, "no answer in run \(run + 1)")
                 #expect(delivery.properties.userProperties.first { $0.name == "previous" }?.value == previous, "run \(run + 1)")
                 await delivery.ack()

@@ -30,8 +30,8 @@ struct ReloadTests {
     }
 
     func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(5)) { await subscription.first { _ in true } }
-        let received = try #require(delivery, "no delivery within 5 s")
+        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
+        let received = try #require(delivery, "no delivery within 15 s")
         await received.ack()
         return received
     }
@@ -137,7 +137,7 @@ struct ReloadTests {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
-                let port = try #require(await withTimeout(.seconds(10)) { await ports.first { _ in true } })
+                let port = try #require(await withTimeout(.seconds(20)) { await ports.first { _ in true } })
                 try await waitUntil("copy listening") { try await broker.session(clientID: "junction.process.copy")?.connected == true }
                 let out = try await broker.subscribe(clientID: "checker", subscriptions: [MQTTSubscription(topicFilter: "out", qos: .atLeastOnce)],
                                                      cleanStart: true)

@@ -193,7 +193,7 @@ struct ShippedExampleTests {
             // Larger than a send's default maxMessageSize (1MB): the send refuses it for good.
             let large = #"{"id": 3, "priority": "low", "pad": ""# + String(repeating: "x", count: 1_100_000) + #""}"#
             try await h.broker.publish(topic: "orders/new", payload: ByteBuffer(string: large), qos: .exactlyOnce)
-            let letter = try #require(await withTimeout(.seconds(5)) { await dead.first { _ in true } }, "no dead letter within 5 s")
+            let letter = try #require(await withTimeout(.seconds(15)) { await dead.first { _ in true } }, "no dead letter within 15 s")
             #expect(letter.topic == "dead/orders" && letter.payload.readableBytes == large.utf8.count)
             #expect(letter.properties.userProperties.first { $0.name == "junction.error" }?.value.contains("maxMessageSize") == true)
             await letter.ack()

@@ -74,7 +74,7 @@ struct StoreAndForwardTests {
                     let stored = try Set(harness.trackingEvents().filter { $0.event == .completed }.map { "m" + ($0.topic ?? "").dropFirst(3) })
                     try await up.start()
                     try await received.wait(for: 4, timeout: .seconds(20))
-                    try await waitUntil("all 4 completed and acknowledged", timeout: .seconds(10)) {
+                    try await waitUntil("all 4 completed and acknowledged", timeout: .seconds(20)) {
                         let acknowledged = try await broker.session(clientID: "junction.process.fwd")?.inflight == 0
                         return try harness.count(.completed) == 4 && acknowledged
                     }

@@ -196,7 +196,7 @@ struct TransportDefinitionTests {
             }) { _ in
                 let out = try await external.subscribe(clientID: "checker", subscriptions: [MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce)], cleanStart: true)
                 try await external.publish(topic: "in/7", payload: ByteBuffer(string: "over TLS"), qos: .atLeastOnce)
-                let delivery = try #require(await withTimeout(.seconds(5)) { await out.first { _ in true } })
+                let delivery = try #require(await withTimeout(.seconds(15)) { await out.first { _ in true } })
                 #expect(delivery.topic == "out/7" && String(buffer: delivery.payload) == "over TLS")
                 await delivery.ack()
             }

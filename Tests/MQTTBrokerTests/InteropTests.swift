@@ -42,7 +42,7 @@ struct InteropTests {
             "-h", "127.0.0.1", "-p", "\(port)", "-V", versionFlag(version), "-q", "\(qos.rawValue)", "-t", topic,
             "-i", unique("msub"), "-C", "\(count)", "-W", "15", "-d", "-F", "MSG %t %q %r %x",
         ])
-        guard await sub.waitForOutput(containing: "received SUBACK", timeout: .seconds(10)) else {
+        guard await sub.waitForOutput(containing: "received SUBACK", timeout: .seconds(20)) else {
             let outcome = await sub.finish(timeout: .seconds(1))
             throw RawClientError(description: "mosquitto_sub did not subscribe: \(outcome.summary)")
         }
@@ -152,7 +152,7 @@ struct InteropTests {
         defer { try? FileManager.default.removeItem(at: script) }
         try await withBroker { port in
             let outcome = try await ExternalProcess.run(python, [script.path, "\(port)", version == .v5 ? "5" : "311", unique("paho")],
-                                                        timeout: .seconds(40))
+                                                        timeout: .seconds(75))
             #expect(outcome.status == 0 && outcome.stdoutText.contains("OK"), "\(outcome.summary)")
         }
     }

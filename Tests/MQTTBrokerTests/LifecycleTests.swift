@@ -23,7 +23,7 @@ struct LifecycleTests {
 
             #expect(try await v5.expectServerDisconnect() == .serverShuttingDown)
             #expect(try await v311.expectServerDisconnect() == nil)
-            try await silent.expectClosed(timeout: .seconds(5))
+            try await silent.expectClosed(timeout: .seconds(15))
             // The listener is gone: new connections are refused.
             await #expect(throws: (any Error).self) { _ = try await RawMQTTClient.open(port: port, version: .v311) }
         } catch {

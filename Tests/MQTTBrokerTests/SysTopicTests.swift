@@ -20,7 +20,7 @@ struct SysTopicTests {
             let others = [try await RawMQTTClient.connected(port: port, version: version, clientID: unique("o1")),
                           try await RawMQTTClient.connected(port: port, version: version, clientID: unique("o2"))]
             // Published every 100 ms: read them until the count includes the two new clients.
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(15)
             var last = first.payloadString
             while last != "3" && ContinuousClock.now < deadline {
                 last = try await watcher.receivePublish().payloadString
@@ -45,7 +45,7 @@ struct SysTopicTests {
             var retainedSeen = false
             let wanted: Set<String> = ["version", "uptime", "clients/connected", "messages/received", "messages/sent",
                                        "subscriptions/count", "retained messages/count"].reduce(into: []) { $0.insert("$SYS/broker/" + $1) }
-            let deadline = ContinuousClock.now + .seconds(5)
+            let deadline = ContinuousClock.now + .seconds(15)
             while !wanted.isSubset(of: topics) && ContinuousClock.now < deadline {
                 let message = try await client.receivePublish()
                 topics.insert(message.topic)

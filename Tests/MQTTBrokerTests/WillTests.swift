@@ -122,7 +122,7 @@ struct WillTests {
                 will: Self.will(topic, "delayed", properties: [.willDelayInterval(1)]), properties: [.sessionExpiryInterval(30)])
             let closed = ContinuousClock.now
             await client.closeAbruptly()
-            #expect(try await watcher.receivePublish(timeout: .seconds(5)).payloadString == "delayed")
+            #expect(try await watcher.receivePublish(timeout: .seconds(15)).payloadString == "delayed")
             #expect(ContinuousClock.now - closed >= .milliseconds(900), "published before its 1 s delay")
         }
     }
@@ -138,7 +138,7 @@ struct WillTests {
                 will: Self.will(topic, "at expiry", properties: [.willDelayInterval(300)]), properties: [.sessionExpiryInterval(1)])
             let closed = ContinuousClock.now
             await client.closeAbruptly()
-            #expect(try await watcher.receivePublish(timeout: .seconds(5)).payloadString == "at expiry")
+            #expect(try await watcher.receivePublish(timeout: .seconds(15)).payloadString == "at expiry")
             #expect(ContinuousClock.now - closed >= .milliseconds(900))
         }
     }

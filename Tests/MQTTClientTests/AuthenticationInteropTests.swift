@@ -137,13 +137,13 @@ struct AuthenticationInteropTests {
             let v = version == .v5 ? "mqttv5" : "mqttv311"
             let topic = unique("auth")
             let credentials = ["-u", "sensor", "-P", "s3cret pass"]
-            let subscriber = try ChildProcess(try Tools.mosquittoSub(), ["-p", "\(port)", "-V", v, "-t", topic, "-C", "1", "-W", "10", "-q", "1"] + credentials)
+            let subscriber = try ChildProcess(try Tools.mosquittoSub(), ["-p", "\(port)", "-V", v, "-t", topic, "-C", "1", "-W", "20", "-q", "1"] + credentials)
             try await poll("the subscriber to be in place") { () -> Bool? in
                 let probe = try await ChildProcess.run(try Tools.mosquittoPub(), ["-p", "\(port)", "-V", v, "-t", topic, "-m", "hello", "-q", "1"] + credentials)
                 #expect(probe.status == 0, "\(probe.summary)")
                 return await subscriber.waitForOutput(containing: "hello", timeout: .milliseconds(200)) ? true : nil
             }
-            _ = await subscriber.finish(timeout: .seconds(5))
+            _ = await subscriber.finish(timeout: .seconds(15))
             let wrong = try await ChildProcess.run(try Tools.mosquittoPub(), ["-p", "\(port)", "-V", v, "-t", topic, "-m", "x", "-u", "sensor", "-P", "wrong"])
             #expect(wrong.status != 0)
             #expect(wrong.stderr.lowercased().contains("bad user name or password"), "\(wrong.summary)")

@@ -6,7 +6,7 @@ import Testing
 
 /// MQTTClient against Junction's own broker (in process, port 0): QoS flows both ways, 5.0
 /// properties, will, topic aliases, packet size and Receive Maximum limits.
-@Suite("client flows against the Junction broker")
+@Suite("client flows against the Junction broker", .timeLimit(.minutes(2)))
 struct ClientFlowTests {
     @Test("QoS 0/1/2 from one client to another and back", arguments: MQTTProtocolVersion.allCases, MQTTQoS.allCases)
     func qosBothDirections(version: MQTTProtocolVersion, qos: MQTTQoS) async throws {

@@ -6,7 +6,7 @@ import Testing
 /// `junction pub` and `junction sub`, the built executable run as a child process, against
 /// Junction's broker and Mosquitto: output compared byte for byte with mosquitto_sub's, and the
 /// exit statuses scripts rely on.
-@Suite("junction pub / junction sub")
+@Suite("junction pub / junction sub", .timeLimit(.minutes(2)))
 struct CommandLineToolTests {
     /// Every byte value, newlines and NULs included.
     static let binary = Data((0...255).map { UInt8($0) } + (0...255).reversed().map { UInt8($0) })
@@ -45,18 +45,26 @@ struct CommandLineToolTests {
             let format = version == .v5 ? #"%t|%q|%r|%l|%C|%R|%P|%F|%S|%x\n%p"# : #"%t|%q|%r|%l|%x\t%p"#
             let variants: [[String]] = [[], ["-v"], ["-F", format], ["-N", "-v"]]
             var pairs: [(ChildProcess, ChildProcess)] = []
+            var started: [ChildProcess] = []
+            defer { for child in started { child.terminate() } }  // on every exit path, failures included
             for variant in variants {
                 let arguments = common + ["-t", "\(base)/#", "-q", "2", "-C", "4"] + variant
-                pairs.append((try await Self.startSubscriber(junction, ["sub"] + arguments),
-                              try await Self.startSubscriber(mosquittoSub, arguments)))
+                let ours = try await Self.startSubscriber(junction, ["sub"] + arguments)
+                started.append(ours)
+                let theirs = try await Self.startSubscriber(mosquittoSub, arguments)
+                started.append(theirs)
+                pairs.append((ours, theirs))
             }
+            // The QoS 2 message last: libmosquitto hands one to mosquitto_sub at PUBREL, our client
+            // to junction sub at PUBLISH, so a message arriving in between (on a loaded machine)
+            // would be printed in a different order by the two.
             var publishes: [[String]] = [
                 ["-t", "\(base)/bin", "-f", file.path, "-q", "1"],
-                ["-t", "\(base)/text", "-m", "héllo wörld", "-q", "2"],
                 ["-t", "\(base)/empty", "-n", "-q", "0"],
+                ["-t", "\(base)/text", "-m", "héllo wörld", "-q", "2"],
             ]
             if version == .v5 {
-                publishes[1] += ["-D", "publish", "content-type", "text/plain", "-D", "publish", "response-topic", "\(base)/reply",
+                publishes[2] += ["-D", "publish", "content-type", "text/plain", "-D", "publish", "response-topic", "\(base)/reply",
                                  "-D", "publish", "user-property", "k", "v1", "-D", "publish", "user-property", "k", "v2",
                                  "-D", "publish", "payload-format-indicator", "1"]
             }
@@ -90,6 +98,7 @@ struct CommandLineToolTests {
             _ = try await ChildProcess.run(mosquittoPub, common + ["-t", "\(base)/ready", "-m", "ready", "-r", "-q", "1"])
             let format = version == .v5 ? #"%t|%q|%r|%l|%C|%P|%F|%p"# : #"%t|%q|%r|%l|%p"#
             let subscriber = try await Self.startSubscriber(mosquittoSub, common + ["-t", "\(base)/#", "-q", "2", "-C", "7", "-F", format])
+            defer { subscriber.terminate() }
             var properties: [String] = []
             if version == .v5 {
                 properties = ["-D", "publish", "content-type", "application/octet-stream", "-D", "publish", "user-property", "from", "junction",
@@ -123,7 +132,7 @@ struct CommandLineToolTests {
             expected += line("n", 0, 0, Data())
             #expect(received.stdout == expected, "--- got\n\(received.stdoutText)\n--- expected\n\(String(decoding: expected, as: UTF8.self))")
             // The retained message: a new subscriber gets it with RETAIN set.
-            let retained = try await ChildProcess.run(mosquittoSub, common + ["-t", "\(base)/r", "-C", "1", "-F", "%r %p", "-W", "5"])
+            let retained = try await ChildProcess.run(mosquittoSub, common + ["-t", "\(base)/r", "-C", "1", "-F", "%r %p", "-W", "15"])
             #expect(retained.stdoutText == "1 kept\n", "\(retained.summary)")
         }
     }
@@ -141,7 +150,7 @@ struct CommandLineToolTests {
                 let outcome = try await ChildProcess.run(junction, ["pub", "-p", "\(port)", "-t", topic, "-m", text, "-q", "1"])
                 #expect(outcome.status == 0, "\(outcome.summary)")
             }
-            let back = try await ChildProcess.run(junction, subscribe + ["-C", "2", "-W", "10"])
+            let back = try await ChildProcess.run(junction, subscribe + ["-C", "2", "-W", "20"])
             #expect(back.status == 0, "\(back.summary)")
             #expect(back.stdoutText == "while away 1\nwhile away 2\n")
         }

@@ -5,7 +5,7 @@ import Testing
 
 /// MQTTClient against a real Mosquitto (Debian package), started by each test on a free
 /// loopback port with persistence in a temporary directory, and always killed at the end.
-@Suite("client against Mosquitto")
+@Suite("client against Mosquitto", .timeLimit(.minutes(2)))
 struct MosquittoTests {
     /// A persistent session from the first CONNECT on: Mosquitto 2.0 writes a session to its
     /// database only when the CONNECT had Clean Start 0 (also for 5.0 with a session expiry).
@@ -142,54 +142,61 @@ struct MosquittoTests {
             subscriberConfiguration.receiveMaximum = 50
             let subscriber = MQTTClient(configuration: subscriberConfiguration, logger: testLogger)
             let publisher = MQTTClient(configuration: Self.persistent(port: proxy.port, version: version), logger: testLogger)
-            try await subscriber.connect()
-            try await publisher.connect()
-            let inbox = Inbox()
-            let feed = try await subscriber.feed(inbox, [MQTTSubscription(topicFilter: topic, qos: qos)])
+            do {
+                try await subscriber.connect()
+                try await publisher.connect()
+                let inbox = Inbox()
+                let feed = try await subscriber.feed(inbox, [MQTTSubscription(topicFilter: topic, qos: qos)])
+                defer { feed.cancel() }
 
-            // 1. Ten messages all the way through.
-            for i in 0..<10 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) }
-            try await inbox.waitForDistinct(10)
-            // 2. Ten the subscriber receives and keeps unacknowledged.
-            await inbox.hold()
-            for i in 10..<20 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) }
-            try await inbox.waitForDistinct(20)
-            // 3. Ten the publisher has in flight: the proxy holds back their PUBLISH (QoS 1) or PUBREL (QoS 2).
-            try await proxy.withhold([qos == .exactlyOnce ? .pubrel : .publish])
-            let inFlight = Task {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for i in 20..<30 { group.addTask { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) } }
-                    try await group.waitForAll()
+                // 1. Ten messages all the way through.
+                for i in 0..<10 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) }
+                try await inbox.waitForDistinct(10)
+                // 2. Ten the subscriber receives and keeps unacknowledged.
+                await inbox.hold()
+                for i in 10..<20 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) }
+                try await inbox.waitForDistinct(20)
+                // 3. Ten the publisher has in flight: the proxy holds back their PUBLISH (QoS 1) or PUBREL (QoS 2).
+                try await proxy.withhold([qos == .exactlyOnce ? .pubrel : .publish])
+                let inFlight = Task {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for i in 20..<30 { group.addTask { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) } }
+                        try await group.waitForAll()
+                    }
                 }
+                try await poll("10 packets held back") { try await proxy.withheldCount() >= 10 ? true : nil }
+                #expect(try await publisher.sessionSnapshot().outbound == 10)
+                #expect(await inbox.heldCount == 10)
+                // 4. Mosquitto saves this state, then dies without another word.
+                try await mosquitto.checkpoint()
+                await mosquitto.kill()
+                // 5. Meanwhile the application finishes what it holds and publishes more.
+                try await inbox.release()
+                let whileDown = Task { for i in 30..<40 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) } }
+                try await mosquitto.restart()
+                try await inFlight.value
+                try await whileDown.value
+                try await inbox.waitForDistinct(40, timeout: .seconds(20))
+                // Anything Mosquitto still had to resend comes before a message published last.
+                try await publisher.publish(to: topic, string: "end", qos: qos)
+                try await inbox.wait("the end marker") { $0.contains { $0.payloadString == "end" } }
+                // Both sessions came back from Mosquitto's database (else nothing here would prove resumption).
+                let subscriberInfo = try #require(await subscriber.connectionInfo())
+                let publisherInfo = try #require(await publisher.connectionInfo())
+                #expect(subscriberInfo.connAck.sessionPresent && publisherInfo.connAck.sessionPresent)
+                let counts = await inbox.counts
+                #expect(Set(counts.keys) == Set((0..<40).map { "m\($0)" } + ["end"]))
+                if qos == .exactlyOnce {
+                    #expect(counts.filter { $0.value != 1 }.isEmpty, "delivered more than once: \(counts.filter { $0.value != 1 })")
+                }
+                // The last QoS 2 exchange (PUBREC → PUBREL → PUBCOMP) may still be under way.
+                try await poll("the subscriber finishing every inbound message") { try await subscriber.sessionSnapshot().inbound == 0 ? true : nil }
+            } catch {
+                // Clients left connected would go on reconnecting (and publishing) after the test.
+                await publisher.disconnect()
+                await subscriber.disconnect()
+                throw error
             }
-            try await poll("10 packets held back") { try await proxy.withheldCount() >= 10 ? true : nil }
-            #expect(try await publisher.sessionSnapshot().outbound == 10)
-            #expect(await inbox.heldCount == 10)
-            // 4. Mosquitto saves this state, then dies without another word.
-            try await mosquitto.checkpoint()
-            await mosquitto.kill()
-            // 5. Meanwhile the application finishes what it holds and publishes more.
-            try await inbox.release()
-            let whileDown = Task { for i in 30..<40 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) } }
-            try await mosquitto.restart()
-            try await inFlight.value
-            try await whileDown.value
-            try await inbox.waitForDistinct(40, timeout: .seconds(20))
-            // Anything Mosquitto still had to resend comes before a message published last.
-            try await publisher.publish(to: topic, string: "end", qos: qos)
-            try await inbox.wait("the end marker") { $0.contains { $0.payloadString == "end" } }
-            // Both sessions came back from Mosquitto's database (else nothing here would prove resumption).
-            let subscriberInfo = try #require(await subscriber.connectionInfo())
-            let publisherInfo = try #require(await publisher.connectionInfo())
-            #expect(subscriberInfo.connAck.sessionPresent && publisherInfo.connAck.sessionPresent)
-            let counts = await inbox.counts
-            #expect(Set(counts.keys) == Set((0..<40).map { "m\($0)" } + ["end"]))
-            if qos == .exactlyOnce {
-                #expect(counts.filter { $0.value != 1 }.isEmpty, "delivered more than once: \(counts.filter { $0.value != 1 })")
-            }
-            // The last QoS 2 exchange (PUBREC → PUBREL → PUBCOMP) may still be under way.
-            try await poll("the subscriber finishing every inbound message") { try await subscriber.sessionSnapshot().inbound == 0 ? true : nil }
-            feed.cancel()
             await publisher.disconnect()
             await subscriber.disconnect()
         }

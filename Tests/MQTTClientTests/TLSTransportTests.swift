@@ -157,7 +157,7 @@ struct MosquittoTLSTests {
         let strict = try await Mosquitto.freePort()
         let lines = try Self.tlsConfiguration(port: open, requireCertificate: false) + Self.tlsConfiguration(port: strict, requireCertificate: true)
         try await withMosquitto(extraConfiguration: lines) { mosquitto in
-            try await poll(timeout: .seconds(10), "mosquitto's TLS listeners") { await Mosquitto.accepts(port: strict) ? true : nil }
+            try await poll(timeout: .seconds(20), "mosquitto's TLS listeners") { mosquitto.listens(on: open) && mosquitto.listens(on: strict) ? true : nil }
             for version in MQTTProtocolVersion.allCases {
                 try await roundTrip(.test(port: open, transport: .tls, tls: try TestCertificates.client(), version: version))
             }

@@ -43,7 +43,7 @@ struct ForwardingHarness {
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
             do {
-                try await waitUntil("engine ready", timeout: .seconds(10)) { try await ready(engine) }
+                try await waitUntil("engine ready", timeout: .seconds(30)) { try await ready(engine) }
                 try await body(engine, broker)
             } catch {
                 await group.triggerGracefulShutdown()
@@ -81,7 +81,7 @@ final class Received: Sendable {
     func count(_ topic: String) -> Int { all.filter { $0.topic == topic }.count }
 
     /// Waits until `count` payloads arrived (deadline `timeout`).
-    func wait(for count: Int, timeout: Duration = .seconds(10)) async throws {
+    func wait(for count: Int, timeout: Duration = .seconds(20)) async throws {
         try await waitUntil("\(count) messages (have \(payloads))", timeout: timeout) { self.payloads.count >= count }
     }
 }

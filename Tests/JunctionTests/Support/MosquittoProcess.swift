@@ -12,9 +12,9 @@ import NIOPosix
 final class MosquittoProcess: @unchecked Sendable {
     let port: Int
     let directory: URL
-    private let process: Process
+    private let process: SpawnedChild
 
-    private init(port: Int, directory: URL, process: Process) {
+    private init(port: Int, directory: URL, process: SpawnedChild) {
         self.port = port
         self.directory = directory
         self.process = process
@@ -29,7 +29,7 @@ final class MosquittoProcess: @unchecked Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("engine-mosquitto-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var failure = "mosquitto did not start"
-        for _ in 0..<3 {  // a probed free port can be taken before mosquitto binds it: try another
+        for _ in 0..<5 {  // a probed free port can be taken before mosquitto binds it: try another
             let port = try await freePort()
             var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "persistence false", "log_dest stderr",
                          "log_type error", "log_type warning", "log_type notice"]
@@ -38,29 +38,23 @@ final class MosquittoProcess: @unchecked Sendable {
             try (lines.joined(separator: "\n") + "\n").write(to: config, atomically: true, encoding: .utf8)
             let logFile = directory.appendingPathComponent("mosquitto.log")
             FileManager.default.createFile(atPath: logFile.path, contents: nil)
-            let output = try FileHandle(forWritingTo: logFile)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-            process.arguments = ["-c", config.path]
-            process.standardInput = FileHandle.nullDevice
-            process.standardOutput = output
-            process.standardError = output
-            // The test runner's threads block some signals and a child inherits the mask: start
-            // it with none blocked, as a shell would.
-            var none = sigset_t()
-            var saved = sigset_t()
-            sigemptyset(&none)
-            pthread_sigmask(SIG_SETMASK, &none, &saved)
-            defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-            try process.run()
-            try? output.close()
+            let output = open(logFile.path, O_WRONLY | O_APPEND | O_CLOEXEC)
+            let input = SpawnedChild.devNull()
+            defer {
+                close(output)
+                close(input)
+            }
+            // posix_spawn, not Foundation's Process (see SpawnedChild): no signal blocked, killed
+            // at exit at the latest.
+            let process = try SpawnedChild("/usr/sbin/mosquitto", ["-c", config.path], stdin: input, stdout: output, stderr: output)
             let mosquitto = MosquittoProcess(port: port, directory: directory, process: process)
-            let deadline = ContinuousClock.now + .seconds(10)
+            // Started once this mosquitto (not another program that took the port) listens on it.
+            let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline && process.isRunning {
-                if await accepts(port: port) { return mosquitto }
+                if LoopbackPort.isListening(pid: process.pid, port: port) { return mosquitto }
                 try await Task.sleep(for: .milliseconds(20))
             }
-            failure = "mosquitto did not accept connections on \(port): \(mosquitto.log)"
+            failure = "mosquitto did not listen on \(port): \(mosquitto.log)"
             await mosquitto.kill()
         }
         try? FileManager.default.removeItem(at: directory)
@@ -69,7 +63,7 @@ final class MosquittoProcess: @unchecked Sendable {
 
     /// SIGKILL, then waits (at most 5 s) until the child is gone.
     func kill() async {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
+        process.send(SIGKILL)
         let deadline = ContinuousClock.now + .seconds(5)
         while process.isRunning && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
@@ -81,11 +75,9 @@ final class MosquittoProcess: @unchecked Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// A free port outside the range port-0 listeners draw from (see ``LoopbackPort``).
     static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
-        return port
+        try LoopbackPort.pick()
     }
 
     static func accepts(port: Int) async -> Bool {

@@ -84,7 +84,7 @@ final class ReceivedMessages: Sendable {
     func finish() { sink.finish() }
 
     /// The next message, failing after `timeout`.
-    func next(timeout: Duration = .seconds(10)) async throws -> MQTTMessage {
+    func next(timeout: Duration = .seconds(20)) async throws -> MQTTMessage {
         let stream = self.stream
         return try #require(await withTimeout(timeout) { await stream.first { _ in true } }, "no message within \(timeout)")
     }

@@ -12,7 +12,7 @@ import Synchronization
 final class UpstreamMosquitto: Sendable {
     let port: Int
     let directory: URL
-    private let child = Mutex<Process?>(nil)
+    private let child = Mutex<SpawnedChild?>(nil)
 
     private init(port: Int, directory: URL) {
         self.port = port
@@ -26,9 +26,9 @@ final class UpstreamMosquitto: Sendable {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("junction-upstream-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
+        // Outside the range port-0 listeners draw from, so no other test's listener takes it
+        // while this mosquitto is stopped (see LoopbackPort).
+        let port = try LoopbackPort.pick()
         var lines = ["listener \(port) 127.0.0.1", "allow_anonymous true", "persistence true",
                      "persistence_location \(directory.path)/", "autosave_interval 0", "log_dest none"]
         if geteuid() == 0 { lines.append("user root") }  // else mosquitto drops to a user that cannot write here
@@ -41,56 +41,50 @@ final class UpstreamMosquitto: Sendable {
 
     /// Starts it and waits (up to 10 s) until the port accepts connections.
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/sbin/mosquitto")
-        process.arguments = ["-c", directory.appendingPathComponent("mosquitto.conf").path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        // The test runner's threads block SIGTERM and others; the child must not inherit that.
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
+        let input = SpawnedChild.devNull()
+        let output = SpawnedChild.devNull(writing: true)
+        defer {
+            close(input)
+            close(output)
+        }
+        // posix_spawn, not Foundation's Process (see SpawnedChild): no signal blocked (SIGTERM
+        // must reach it), killed at exit at the latest.
+        let process = try SpawnedChild("/usr/sbin/mosquitto", ["-c", directory.appendingPathComponent("mosquitto.conf").path],
+                                       stdin: input, stdout: output, stderr: output)
         child.withLock { $0 = process }
-        let deadline = ContinuousClock.now + .seconds(10)
+        // Started once this mosquitto (not another program on the port) listens on it.
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if await accepts() { return }
-            guard process.isRunning else { throw ProcessError(message: "mosquitto exited at start", permanent: true) }
+            if LoopbackPort.isListening(pid: process.pid, port: port) { return }
+            guard process.isRunning else { throw ProcessError(message: "mosquitto exited at start (port \(port))", permanent: true) }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw ProcessError(message: "mosquitto did not accept connections on port \(port) within 10 s", permanent: true)
+        throw ProcessError(message: "mosquitto did not listen on port \(port) within 20 s", permanent: true)
     }
 
     /// SIGTERM (mosquitto writes its database) and waits for the exit, killing it after 10 s.
     func terminate() async {
         guard let process = child.withLock({ process in defer { process = nil }; return process }) else { return }
-        kill(process.processIdentifier, SIGTERM)
-        let deadline = ContinuousClock.now + .seconds(10)
+        process.send(SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(20)
         while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(20)) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.send(SIGKILL)
+        await Self.waitForExit(process)
+    }
+
+    /// Waits (at most 5 s after a SIGKILL) without blocking a thread of the test runner's pool.
+    private static func waitForExit(_ process: SpawnedChild) async {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
     }
 
     /// Kills it and removes its directory.
     func stop() async {
         if let process = child.withLock({ process in defer { process = nil }; return process }) {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.send(SIGKILL)
+            await Self.waitForExit(process)
         }
         try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func accepts() async -> Bool {
-        do {
-            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton).connectTimeout(.milliseconds(500))
-                .connect(host: "127.0.0.1", port: port).get()
-            try? await channel.close()
-            return true
-        } catch {
-            return false
-        }
     }
 }
 

@@ -19,7 +19,8 @@ final class ExternalProcess: @unchecked Sendable {
         var stderr = Data()
         var stdoutClosed = false
         var stderrClosed = false
-        var exited = false
+        var status: Int32?
+        var exited: Bool { status != nil }
         var waiters: [(id: Int, ready: @Sendable (State) -> Bool, continuation: CheckedContinuation<Bool, Never>)] = []
         var nextWaiter = 0
 
@@ -27,8 +28,8 @@ final class ExternalProcess: @unchecked Sendable {
     }
 
     let command: String
-    private let process = Process()
     private let state = Mutex(State())
+    private var child: SpawnedChild!
 
     /// Finds `name` on PATH.
     static func find(_ name: String) -> URL? {
@@ -40,47 +41,43 @@ final class ExternalProcess: @unchecked Sendable {
         return nil
     }
 
-    /// Starts `executable` with `arguments`.
+    /// Starts `executable` with `arguments` (with posix_spawn, see ``SpawnedChild``: no signal
+    /// blocked, so mosquitto_sub sees its own -W timeout and our terminate()).
     init(_ executable: URL, _ arguments: [String]) throws {
         command = ([executable.lastPathComponent] + arguments).joined(separator: " ")
-        process.executableURL = executable
-        process.arguments = arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        // One blocking reader thread per pipe: reliable end-of-file, nothing left unread.
-        for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
-            Thread.detachNewThread { [weak self] in
-                while true {
-                    let data = handle.availableData
-                    self?.update { state in
-                        switch (data.isEmpty, isStdout) {
-                        case (true, true): state.stdoutClosed = true
-                        case (true, false): state.stderrClosed = true
-                        case (false, true): state.stdout.append(data)
-                        case (false, false): state.stderr.append(data)
-                        }
+        let out = try SpawnedChild.pipe()
+        let err = try SpawnedChild.pipe()
+        let input = SpawnedChild.devNull()
+        defer {
+            close(out.write)
+            close(err.write)
+            close(input)
+        }
+        do {
+            child = try SpawnedChild(executable.path, arguments, stdin: input, stdout: out.write, stderr: err.write) { [weak self] status in
+                self?.update { $0.status = status }
+            }
+        } catch {
+            close(out.read)
+            close(err.read)
+            throw error
+        }
+        for (fd, isStdout) in [(out.read, true), (err.read, false)] {
+            SpawnedChild.drain(fd) { [weak self] data in
+                self?.update { state in
+                    switch (data.isEmpty, isStdout) {
+                    case (true, true): state.stdoutClosed = true
+                    case (true, false): state.stderrClosed = true
+                    case (false, true): state.stdout.append(data)
+                    case (false, false): state.stderr.append(data)
                     }
-                    if data.isEmpty { return }
                 }
             }
         }
-        process.terminationHandler = { [weak self] _ in self?.update { $0.exited = true } }
-        // The child inherits this thread's signal mask, and the test runner's threads block
-        // SIGTERM and SIGALRM: started like that, mosquitto_sub ignores both its own -W timeout
-        // and our terminate(), and outlives a failed test. Start it with nothing blocked.
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
     }
 
     deinit {
-        if process.isRunning { process.terminate() }
+        child?.send(SIGTERM)
     }
 
     private func update(_ change: (inout State) -> Void) {
@@ -120,31 +117,31 @@ final class ExternalProcess: @unchecked Sendable {
     }
 
     /// Waits until stdout contains `marker`; false on timeout or when the process ended first.
-    func waitForOutput(containing marker: String, timeout: Duration = .seconds(10)) async -> Bool {
+    func waitForOutput(containing marker: String, timeout: Duration = .seconds(20)) async -> Bool {
         let bytes = Data(marker.utf8)
         _ = await wait(timeout: timeout) { $0.stdout.range(of: bytes) != nil }
         return state.withLock { $0.stdout.range(of: bytes) != nil }
     }
 
     /// Waits for the process to exit (and its output to end), terminating it at the deadline.
-    func finish(timeout: Duration = .seconds(15)) async -> Outcome {
+    func finish(timeout: Duration = .seconds(30)) async -> Outcome {
         var timedOut = false
         if !(await wait(timeout: timeout) { $0.finished }) {
             timedOut = true
-            process.terminate()
+            child.send(SIGTERM)
             if !(await wait(timeout: .seconds(3)) { $0.finished }) {
-                kill(process.processIdentifier, SIGKILL)
+                child.send(SIGKILL)
                 _ = await wait(timeout: .seconds(3)) { $0.finished }
             }
         }
         return state.withLock { state in
-            Outcome(status: state.exited ? process.terminationStatus : -1, stdout: state.stdout,
+            Outcome(status: state.status ?? -1, stdout: state.stdout,
                     stderr: String(decoding: state.stderr, as: UTF8.self), timedOut: timedOut)
         }
     }
 
     /// Runs a command to completion.
-    static func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(15)) async throws -> Outcome {
+    static func run(_ executable: URL, _ arguments: [String], timeout: Duration = .seconds(30)) async throws -> Outcome {
         try await ExternalProcess(executable, arguments).finish(timeout: timeout)
     }
 }

@@ -15,7 +15,7 @@ PORT = int(sys.argv[1])
 V5 = sys.argv[2] == "5"
 PREFIX = sys.argv[3]
 PROTOCOL = mqtt.MQTTv5 if V5 else mqtt.MQTTv311
-TIMEOUT = 10
+TIMEOUT = 20
 
 
 def fail(message):
@@ -23,7 +23,7 @@ def fail(message):
     os._exit(1)
 
 
-watchdog = threading.Timer(30, lambda: fail("watchdog: the script took more than 30 s"))
+watchdog = threading.Timer(60, lambda: fail("watchdog: the script took more than 60 s"))
 watchdog.daemon = True
 watchdog.start()
 

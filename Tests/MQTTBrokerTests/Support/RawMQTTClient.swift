@@ -47,7 +47,7 @@ final class RawMQTTClient: Sendable {
         if let source { bootstrap = bootstrap.bind(to: try SocketAddress(ipAddress: source, port: 0)) }
         let channel = try await bootstrap
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
-            .connectTimeout(.seconds(5))
+            .connectTimeout(.seconds(15))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
@@ -119,7 +119,7 @@ final class RawMQTTClient: Sendable {
     // MARK: Receiving
 
     /// The next packet from the broker; throws on timeout or when the connection closed.
-    func receive(timeout: Duration = .seconds(5), _ what: String = "a packet") async throws -> MQTTPacket {
+    func receive(timeout: Duration = .seconds(15), _ what: String = "a packet") async throws -> MQTTPacket {
         switch await inbox.next(timeout: timeout, on: channel.eventLoop) {
         case .packet(let packet): return packet
         case .closed(let error): throw RawClientError.closed(what, error)
@@ -129,7 +129,7 @@ final class RawMQTTClient: Sendable {
 
     /// Waits until the broker closes the connection; returns what it sent before.
     @discardableResult
-    func expectClosed(timeout: Duration = .seconds(5)) async throws -> [MQTTPacket] {
+    func expectClosed(timeout: Duration = .seconds(15)) async throws -> [MQTTPacket] {
         let deadline = ContinuousClock.now + timeout
         var packets: [MQTTPacket] = []
         while true {
@@ -145,7 +145,7 @@ final class RawMQTTClient: Sendable {
 
     /// Waits for the broker to end the connection and returns the DISCONNECT reason code it sent
     /// first (nil when it closed without one, as a 3.1.1 server must). Any other packet fails.
-    func expectServerDisconnect(timeout: Duration = .seconds(5)) async throws -> MQTTReasonCode? {
+    func expectServerDisconnect(timeout: Duration = .seconds(15)) async throws -> MQTTReasonCode? {
         let packets = try await expectClosed(timeout: timeout)
         guard let first = packets.first else { return nil }
         guard packets.count == 1, case .disconnect(let disconnect) = first else {
@@ -156,13 +156,13 @@ final class RawMQTTClient: Sendable {
 
     /// Proves nothing else is pending: the broker answers a connection's packets in order, so a
     /// PINGRESP that comes next means no PUBLISH (or other packet) was queued before it.
-    func expectNothingPending(timeout: Duration = .seconds(5)) async throws {
+    func expectNothingPending(timeout: Duration = .seconds(15)) async throws {
         try await send(.pingreq)
         let packet = try await receive(timeout: timeout, "PINGRESP")
         guard case .pingresp = packet else { throw RawClientError.unexpected(packet, expected: "PINGRESP (nothing pending)") }
     }
 
-    func receivePublish(timeout: Duration = .seconds(5)) async throws -> MQTTPublishPacket {
+    func receivePublish(timeout: Duration = .seconds(15)) async throws -> MQTTPublishPacket {
         let packet = try await receive(timeout: timeout, "PUBLISH")
         guard case .publish(let publish) = packet else { throw RawClientError.unexpected(packet, expected: "PUBLISH") }
         return publish
@@ -176,7 +176,7 @@ final class RawMQTTClient: Sendable {
                  properties: MQTTProperties = []) async throws -> MQTTConnAckPacket {
         try await send(.connect(MQTTConnectPacket(protocolVersion: version, clientIdentifier: clientID, cleanStart: cleanStart,
                                                   keepAlive: keepAlive, will: will, properties: properties)))
-        let packet = try await receive(timeout: .seconds(5), "CONNACK")
+        let packet = try await receive(timeout: .seconds(15), "CONNACK")
         guard case .connack(let connack) = packet else { throw RawClientError.unexpected(packet, expected: "CONNACK") }
         return connack
     }
@@ -187,7 +187,7 @@ final class RawMQTTClient: Sendable {
         let id = packetID()
         let properties: MQTTProperties = identifier.map { [.subscriptionIdentifier($0)] } ?? []
         try await send(.subscribe(MQTTSubscribePacket(packetIdentifier: id, subscriptions: subscriptions, properties: properties)))
-        let packet = try await receive(timeout: .seconds(5), "SUBACK")
+        let packet = try await receive(timeout: .seconds(15), "SUBACK")
         guard case .suback(let suback) = packet, suback.packetIdentifier == id else {
             throw RawClientError.unexpected(packet, expected: "SUBACK \(id)")
         }
@@ -240,7 +240,7 @@ final class RawMQTTClient: Sendable {
     }
 
     /// The next packet must be the acknowledgement `type` for `id`.
-    func expectAck(_ type: MQTTPacketType, _ id: UInt16, timeout: Duration = .seconds(5)) async throws -> MQTTPublishAckPacket {
+    func expectAck(_ type: MQTTPacketType, _ id: UInt16, timeout: Duration = .seconds(15)) async throws -> MQTTPublishAckPacket {
         let packet = try await receive(timeout: timeout, "\(type) \(id)")
         let ack: MQTTPublishAckPacket? = switch (type, packet) {
         case (.puback, .puback(let a)), (.pubrec, .pubrec(let a)), (.pubrel, .pubrel(let a)), (.pubcomp, .pubcomp(let a)): a

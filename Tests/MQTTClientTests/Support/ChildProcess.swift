@@ -18,16 +18,16 @@ final class ChildProcess: @unchecked Sendable {
         var stdout = Data()
         var stderr = Data()
         var openPipes = 2
-        var exited = false
+        var status: Int32?
         var waiters: [(id: Int, ready: @Sendable (State) -> Bool, continuation: CheckedContinuation<Void, Never>)] = []
         var lastWaiter = 0
+        var exited: Bool { status != nil }
         var finished: Bool { exited && openPipes == 0 }
     }
 
     let command: String
-    private let process = Process()
     private let state = Mutex(State())
-    private let input = Pipe()
+    private var child: SpawnedChild!
 
     /// Finds `name` on PATH or in /usr/sbin.
     static func find(_ name: String) -> URL? {
@@ -39,60 +39,58 @@ final class ChildProcess: @unchecked Sendable {
         return nil
     }
 
-    /// Starts `executable` with `arguments`; `stdin` is written and closed when given, else
-    /// standard input is empty.
+    /// Starts `executable` with `arguments` (with posix_spawn, see ``SpawnedChild``); `stdin` is
+    /// written and closed when given, else standard input is empty.
     init(_ executable: URL, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil) throws {
         command = ([executable.lastPathComponent] + arguments).joined(separator: " ")
-        process.executableURL = executable
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        for (handle, isStdout) in [(out.fileHandleForReading, true), (err.fileHandleForReading, false)] {
-            Thread.detachNewThread { [weak self] in
-                while true {
-                    let data = handle.availableData
-                    self?.update { state in
-                        if data.isEmpty {
-                            state.openPipes -= 1
-                        } else if isStdout {
-                            state.stdout.append(data)
-                        } else {
-                            state.stderr.append(data)
-                        }
+        let out = try SpawnedChild.pipe()
+        let err = try SpawnedChild.pipe()
+        let input = try stdin.map { _ in try SpawnedChild.pipe() }
+        let inputFD = input?.read ?? SpawnedChild.devNull()
+        defer {
+            close(out.write)
+            close(err.write)
+            close(inputFD)
+        }
+        do {
+            child = try SpawnedChild(executable.path, arguments, stdin: inputFD, stdout: out.write, stderr: err.write,
+                                     environment: environment) { [weak self] status in
+                self?.update { $0.status = status }
+            }
+        } catch {
+            close(out.read)
+            close(err.read)
+            if let input { close(input.write) }
+            throw error
+        }
+        for (fd, isStdout) in [(out.read, true), (err.read, false)] {
+            SpawnedChild.drain(fd) { [weak self] data in
+                self?.update { state in
+                    if data.isEmpty {
+                        state.openPipes -= 1
+                    } else if isStdout {
+                        state.stdout.append(data)
+                    } else {
+                        state.stderr.append(data)
                     }
-                    if data.isEmpty { return }
                 }
             }
         }
-        process.terminationHandler = { [weak self] _ in self?.update { $0.exited = true } }
-        // The child inherits this thread's signal mask, and the test runner's threads block
-        // SIGUSR1, SIGTERM...: a child started like that never sees them (mosquitto would
-        // ignore SIGUSR1). Start it with nothing blocked, as a shell would.
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
-        if let stdin {
-            let handle = input.fileHandleForWriting
-            Thread.detachNewThread {
-                handle.write(stdin)
-                try? handle.close()
-            }
-        }
+        if let input, let stdin { SpawnedChild.feed(input.write, stdin) }
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        child?.send(SIGKILL)
     }
 
-    var processIdentifier: Int32 { process.processIdentifier }
-    var isRunning: Bool { process.isRunning }
+    var processIdentifier: Int32 { child.pid }
+
+    /// SIGKILL now if still running, without waiting (for cleanup paths; ``signal(_:timeout:)``
+    /// waits for the exit).
+    func terminate() {
+        child.send(SIGKILL)
+    }
+    var isRunning: Bool { child.isRunning }
 
     private func update(_ change: (inout State) -> Void) {
         let ready = state.withLock { state -> [CheckedContinuation<Void, Never>] in
@@ -132,7 +130,7 @@ final class ChildProcess: @unchecked Sendable {
     }
 
     /// Waits until standard output or error contains `marker`; false on timeout or exit first.
-    func waitForOutput(containing marker: String, timeout: Duration = .seconds(10)) async -> Bool {
+    func waitForOutput(containing marker: String, timeout: Duration = .seconds(20)) async -> Bool {
         let bytes = Data(marker.utf8)
         _ = await wait(timeout: timeout) { $0.stdout.range(of: bytes) != nil || $0.stderr.range(of: bytes) != nil }
         return state.withLock { $0.stdout.range(of: bytes) != nil || $0.stderr.range(of: bytes) != nil }
@@ -145,15 +143,15 @@ final class ChildProcess: @unchecked Sendable {
     var stderrSoFar: String { state.withLock { String(decoding: $0.stderr, as: UTF8.self) } }
 
     /// Waits for the process to exit and its output to end; kills it at the deadline.
-    func finish(timeout: Duration = .seconds(15)) async -> Outcome {
+    func finish(timeout: Duration = .seconds(30)) async -> Outcome {
         var timedOut = false
         if !(await wait(timeout: timeout) { $0.finished }) {
             timedOut = true
-            kill(process.processIdentifier, SIGKILL)
+            child.send(SIGKILL)
             _ = await wait(timeout: .seconds(5)) { $0.finished }
         }
         return state.withLock { state in
-            Outcome(status: state.exited ? process.terminationStatus : -1, stdout: state.stdout,
+            Outcome(status: state.status ?? -1, stdout: state.stdout,
                     stderr: String(decoding: state.stderr, as: UTF8.self), timedOut: timedOut)
         }
     }
@@ -161,12 +159,12 @@ final class ChildProcess: @unchecked Sendable {
     /// Sends `signal` and waits for the exit.
     @discardableResult
     func signal(_ signal: Int32, timeout: Duration = .seconds(10)) async -> Outcome {
-        if process.isRunning { kill(process.processIdentifier, signal) }
+        child.send(signal)
         return await finish(timeout: timeout)
     }
 
     /// Runs a command to completion.
-    static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil, timeout: Duration = .seconds(15)) async throws -> Outcome {
+    static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil, timeout: Duration = .seconds(30)) async throws -> Outcome {
         try await ChildProcess(executable, arguments, stdin: stdin).finish(timeout: timeout)
     }
 }

@@ -46,7 +46,7 @@ actor Inbox {
     var counts: [String: Int] { messages.reduce(into: [:]) { $0[$1.payloadString, default: 0] += 1 } }
 
     /// Waits until `predicate` holds for the messages received so far.
-    func wait(_ what: String, timeout: Duration = .seconds(10), until predicate: @escaping @Sendable ([MQTTMessage]) -> Bool) async throws {
+    func wait(_ what: String, timeout: Duration = .seconds(20), until predicate: @escaping @Sendable ([MQTTMessage]) -> Bool) async throws {
         if predicate(messages) { return }
         lastWaiter += 1
         let id = lastWaiter
@@ -63,7 +63,7 @@ actor Inbox {
     }
 
     /// Waits until `count` distinct payloads arrived.
-    func waitForDistinct(_ count: Int, timeout: Duration = .seconds(10)) async throws {
+    func waitForDistinct(_ count: Int, timeout: Duration = .seconds(20)) async throws {
         try await wait("\(count) distinct messages", timeout: timeout) { Set($0.map(\.payloadString)).count >= count }
     }
 
@@ -130,7 +130,7 @@ final class EventLog: Sendable {
 
     var disconnections: [MQTTClientError] { events.compactMap { if case .disconnected(let e) = $0 { e } else { nil } } }
 
-    func wait(_ what: String, timeout: Duration = .seconds(10), until predicate: @escaping @Sendable ([MQTTClientEvent]) -> Bool) async throws {
+    func wait(_ what: String, timeout: Duration = .seconds(20), until predicate: @escaping @Sendable ([MQTTClientEvent]) -> Bool) async throws {
         let satisfied = await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
             let id = state.withLock { state -> Int? in
                 if predicate(state.events) { return nil }
@@ -149,14 +149,14 @@ final class EventLog: Sendable {
     }
 
     /// Waits for the `n`th CONNACK accepted.
-    func waitForConnection(_ n: Int, timeout: Duration = .seconds(10)) async throws {
+    func waitForConnection(_ n: Int, timeout: Duration = .seconds(20)) async throws {
         try await wait("connection \(n)", timeout: timeout) { events in
             events.filter { if case .connected = $0 { true } else { false } }.count >= n
         }
     }
 
     /// Waits for the `n`th lost connection.
-    func waitForDisconnection(_ n: Int, timeout: Duration = .seconds(10)) async throws {
+    func waitForDisconnection(_ n: Int, timeout: Duration = .seconds(20)) async throws {
         try await wait("disconnection \(n)", timeout: timeout) { events in
             events.filter { if case .disconnected = $0 { true } else { false } }.count >= n
         }

@@ -38,7 +38,7 @@ final class Mosquitto: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("junction-mosquitto-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         var lastError: (any Error)?
-        for _ in 0..<3 {  // a free port can be taken between probing and binding: try another
+        for _ in 0..<5 {  // a free port can be taken between probing and binding: try another
             let port = try await freePort()
             var lines = [
                 "listener \(port) 127.0.0.1",
@@ -69,24 +69,32 @@ final class Mosquitto: Sendable {
         throw lastError ?? TestFailure("mosquitto did not start")
     }
 
+    /// Starts the child and waits until it (not some other program that took the port) listens
+    /// on the port: a launch that lost the port to another program fails instead of handing the
+    /// test someone else's server.
     private func launch(_ executable: URL) async throws {
         let process = try ChildProcess(executable, ["-c", configFile.path])
         child.withLock { $0 = process }
-        let deadline = ContinuousClock.now + .seconds(10)
+        let deadline = ContinuousClock.now + .seconds(20)
         while ContinuousClock.now < deadline {
-            if await Self.accepts(port: port) { return }
+            if LoopbackPort.isListening(pid: process.processIdentifier, port: port) { return }
             if !process.isRunning {
                 let outcome = await process.finish(timeout: .seconds(2))
                 throw TestFailure("mosquitto exited at start: \(outcome.summary)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw TestFailure("mosquitto did not accept connections on port \(port) within 10 s")
+        throw TestFailure("mosquitto did not listen on port \(port) within 20 s; log: \(process.stderrSoFar)")
     }
 
     /// Starts mosquitto again on the same port with the same persistence directory.
     func restart() async throws {
-        try await launch(try Self.executable())
+        do {
+            try await launch(try Self.executable())
+        } catch {
+            await kill()
+            throw error
+        }
     }
 
     /// SIGKILL: no chance to write the database; waits for the exit.
@@ -102,7 +110,7 @@ final class Mosquitto: Sendable {
         guard let pid = child.withLock({ $0?.processIdentifier }) else { throw TestFailure("mosquitto is not running") }
         Foundation.kill(pid, SIGUSR1)
         do {
-            try await poll(timeout: .seconds(10), "mosquitto writing its database") { () -> Bool? in
+            try await poll(timeout: .seconds(20), "mosquitto writing its database") { () -> Bool? in
                 let now = inode()
                 return now != nil && now != before ? true : nil
             }
@@ -119,6 +127,12 @@ final class Mosquitto: Sendable {
         return UInt64(info.st_ino)
     }
 
+    /// Whether this mosquitto (not another program) listens on `port` (one of its listeners).
+    func listens(on port: Int) -> Bool {
+        guard let pid = child.withLock({ $0?.processIdentifier }) else { return false }
+        return LoopbackPort.isListening(pid: pid, port: port)
+    }
+
     /// What mosquitto logged so far.
     var log: String { child.withLock { $0?.stderrSoFar ?? "(not running)" } }
 
@@ -128,13 +142,10 @@ final class Mosquitto: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// A port nothing listens on right now.
+    /// A port nothing listens on right now, outside the range port-0 listeners draw from (see
+    /// ``LoopbackPort``), so no other test's listener takes it by chance.
     static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
-        return port
+        try LoopbackPort.pick()
     }
 
     /// Whether a TCP connection to 127.0.0.1:`port` is accepted.

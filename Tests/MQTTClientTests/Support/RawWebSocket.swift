@@ -42,7 +42,7 @@ final class RawSocket: Sendable {
 
     /// Waits until `parse` finds something at the front of the bytes received (returning it and
     /// how many bytes it used); the bytes used are removed.
-    func read<T>(_ what: String, timeout: Duration = .seconds(10), _ parse: @escaping ([UInt8]) -> (T, Int)?) async throws -> T {
+    func read<T>(_ what: String, timeout: Duration = .seconds(20), _ parse: @escaping ([UInt8]) -> (T, Int)?) async throws -> T {
         try await poll(timeout: timeout, what) { () -> T? in
             collector.bytes.withLock { state in
                 guard let (value, used) = parse(state.data) else { return nil }
@@ -53,7 +53,7 @@ final class RawSocket: Sendable {
     }
 
     /// Whether the peer closed the connection, waiting up to `timeout`.
-    func waitForClose(timeout: Duration = .seconds(10)) async -> Bool {
+    func waitForClose(timeout: Duration = .seconds(20)) async -> Bool {
         (try? await poll(timeout: timeout, "close") { collector.bytes.withLock { $0.closed } ? true : nil }) ?? false
     }
 

@@ -37,7 +37,7 @@ final class ScriptedServer: Sendable {
     }
 
     /// The next packet from the client.
-    func receive(timeout: Duration = .seconds(5)) async throws -> MQTTPacket {
+    func receive(timeout: Duration = .seconds(15)) async throws -> MQTTPacket {
         let packets = self.packets
         return try await within(timeout, "a packet from the client") {
             var iterator = packets.makeAsyncIterator()

@@ -120,7 +120,7 @@ extension BrokerSettings {
     /// room for slow handshakes on a loaded machine.
     static var transportTest: BrokerSettings {
         var settings = BrokerSettings.clientTest
-        settings.connectTimeout = .seconds(10)
+        settings.connectTimeout = .seconds(15)
         return settings
     }
 }
