@@ -40,7 +40,9 @@ struct ReloadTests {
     func save(_ h: EngineHarness, _ name: String, _ json: String?) async throws -> ProcessSupervisor.ReloadReport {
         let before = h.engine.supervisor.lastReload.count
         let file = h.root.appendingPathComponent("Processes/\(name).json")
-        if let json { try Data(json.utf8).write(to: file) } else { try FileManager.default.removeItem(at: file) }
+        // Atomic (temporary file and rename): a poll in the middle of a plain write would see a
+        // truncated file, refuse it, and count as the reload this waits for.
+        if let json { try Data(json.utf8).write(to: file, options: .atomic) } else { try FileManager.default.removeItem(at: file) }
         try await waitUntil("the reload of \(name).json") { h.engine.supervisor.lastReload.count > before }
         return try #require(h.engine.supervisor.lastReload.report)
     }
@@ -108,7 +110,7 @@ struct ReloadTests {
             interval: .milliseconds(50)))
         try await harness.run { h in
             let before = h.engine.supervisor.lastReload.count
-            try Data(#"{"type": "file", "directory": "two"}"#.utf8).write(to: root.appendingPathComponent("Connectors/files.json"))
+            try Data(#"{"type": "file", "directory": "two"}"#.utf8).write(to: root.appendingPathComponent("Connectors/files.json"), options: .atomic)
             try await waitUntil("the reload") { h.engine.supervisor.lastReload.count > before }
             #expect(h.engine.supervisor.lastReload.report?.restarted == ["writer"])
             try await waitUntil("writer listening again") { try await h.session("writer")?.connected == true }
@@ -228,7 +230,7 @@ struct ReloadTests {
             }
             #expect(try await status("one") == 202)
             let before = h.engine.supervisor.lastReload.count
-            try Data(#"{"type": "http-listener", "port": 0, "token": "two"}"#.utf8).write(to: root.appendingPathComponent("Connectors/web.json"))
+            try Data(#"{"type": "http-listener", "port": 0, "token": "two"}"#.utf8).write(to: root.appendingPathComponent("Connectors/web.json"), options: .atomic)
             try await waitUntil("the reload") { h.engine.supervisor.lastReload.count > before }
             #expect(h.engine.supervisor.lastReload.report?.restarted == ["hook"])
             try await waitUntil("the route served again") { h.engine.resources.http.routes(of: "web") == ["POST /hook"] }

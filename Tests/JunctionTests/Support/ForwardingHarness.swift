@@ -13,6 +13,15 @@ import Testing
 /// engine can start on what the first left (outbox, persisted caches). ``remove()`` deletes it.
 struct ForwardingHarness {
     let root: URL
+    /// The tracking log of the engine running now: flushed before the files are read (it writes
+    /// in batches at most 10 ms old).
+    private let running = RunningLog()
+
+    private final class RunningLog: Sendable {
+        private let log = Mutex<TrackingLog?>(nil)
+        func set(_ value: TrackingLog?) { log.withLock { $0 = value } }
+        func flush() { log.withLock { $0 }?.flush() }
+    }
 
     init(connectors: [String: String], processes: [String: String]) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("forwarding-\(UUID())")
@@ -39,6 +48,8 @@ struct ForwardingHarness {
              _ body: @Sendable (Engine, MQTTBroker) async throws -> Void) async throws {
         let engine = try engine()
         let broker = try #require(engine.broker)
+        running.set(engine.tracking)
+        defer { running.set(nil) }
         let group = ServiceGroup(configuration: .init(services: engine.services, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
@@ -56,6 +67,7 @@ struct ForwardingHarness {
 
     /// Every tracking event written so far, by every run.
     func trackingEvents() throws -> [TrackingEvent] {
+        running.flush()
         let dir = root.appendingPathComponent(".junction/tracking")
         let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
         let decoder = JSONDecoder()

@@ -7,7 +7,8 @@ import Synchronization
 /// The port is read from its "broker listening" log line. It is always killed: by ``kill()``,
 /// or at the latest when the object goes away.
 final class JunctionBrokerProcess: @unchecked Sendable {
-    private let process = Process()
+    /// Started with `posix_spawn` (see ``SpawnedChild``), not Foundation's `Process`.
+    private var child: SpawnedChild?
     private let stderr = Mutex(Data())
     private(set) var port = 0
 
@@ -39,39 +40,34 @@ final class JunctionBrokerProcess: @unchecked Sendable {
         let child = JunctionBrokerProcess()
         try child.launch(try executable(), ["broker", "--host", "127.0.0.1", "--port", "0", "--data", data.path])
         let deadline = ContinuousClock.now + .seconds(20)
-        while child.process.isRunning {
+        while child.child?.isRunning == true {
             guard ContinuousClock.now < deadline else {
                 child.kill()
                 throw RawClientError(description: "junction broker did not exit; stderr: \(child.errorOutput)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
-        return (child.process.terminationStatus, child.errorOutput)
+        return (child.child?.status ?? -1, child.errorOutput)
     }
 
     private func launch(_ executable: URL, _ arguments: [String]) throws {
-        process.executableURL = executable
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let handle = pipe.fileHandleForReading
-        Thread.detachNewThread { [weak self] in
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { return }
-                self?.stderr.withLock { $0.append(data) }
-            }
+        let err = try SpawnedChild.pipe()
+        let input = SpawnedChild.devNull()
+        let output = SpawnedChild.devNull(writing: true)
+        defer {
+            close(err.write)
+            close(input)
+            close(output)
         }
-        // The test runner's threads block some signals and a child inherits the mask: start it
-        // with nothing blocked, as a shell would.
-        var none = sigset_t()
-        var saved = sigset_t()
-        sigemptyset(&none)
-        pthread_sigmask(SIG_SETMASK, &none, &saved)
-        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
-        try process.run()
+        do {
+            child = try SpawnedChild(executable.path, arguments, stdin: input, stdout: output, stderr: err.write)
+        } catch {
+            close(err.read)
+            throw error
+        }
+        SpawnedChild.drain(err.read) { [weak self] data in
+            self?.stderr.withLock { $0.append(data) }
+        }
     }
 
     var errorOutput: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
@@ -86,8 +82,8 @@ final class JunctionBrokerProcess: @unchecked Sendable {
                let port = Int(line[range].split(separator: ":").last ?? "") {
                 return port
             }
-            guard process.isRunning else {
-                throw RawClientError(description: "junction broker exited with \(process.terminationStatus): \(text)")
+            guard child?.isRunning == true else {
+                throw RawClientError(description: "junction broker exited with \(child?.status ?? -1): \(text)")
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -97,9 +93,10 @@ final class JunctionBrokerProcess: @unchecked Sendable {
 
     /// SIGKILL, and waits for the exit.
     func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard let child, child.isRunning else { return }
+        child.send(SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while child.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
     }
 
     deinit { kill() }
