@@ -1,0 +1,96 @@
+import Foundation
+import Synchronization
+
+/// The built `junction` executable as a child process (e.g. `junction run`), for tests that
+/// SIGKILL it. Standard error (the JSON log lines) is collected. The child is started through
+/// `/usr/bin/env --default-signal`, which unblocks and resets every signal in the child only: the
+/// test runner's threads block some signals and a child inherits the mask, but changing the
+/// calling thread's own mask would let signals interrupt Foundation's threads. The child is always
+/// killed: by ``kill()``, on a failed wait, or at the latest when the object goes away.
+final class JunctionChild: @unchecked Sendable {
+    private let process = Process()
+    private let stderr = Mutex(Data())
+    let arguments: [String]
+
+    /// The `junction` executable built next to this test bundle (`swift build --build-tests`).
+    static func executable() throws -> URL {
+        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        let candidates = [
+            beside.appendingPathComponent("junction"),
+            beside.deletingLastPathComponent().appendingPathComponent("junction"),
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/junction"),
+        ]
+        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        throw ChildError("the junction executable is not built (looked at \(candidates.map(\.path))): run `swift build --build-tests`")
+    }
+
+    /// Starts `junction arguments...` in `directory`.
+    init(_ arguments: [String], directory: URL) throws {
+        self.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["--default-signal", try Self.executable().path] + arguments
+        process.currentDirectoryURL = directory
+        let pipe = Pipe()
+        process.standardError = pipe
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        let handle = pipe.fileHandleForReading
+        // One blocking reader thread: nothing left unread, ends at end-of-file.
+        Thread.detachNewThread { [weak self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { return }
+                self?.stderr.withLock { $0.append(data) }
+            }
+        }
+        try process.run()
+    }
+
+    deinit { kill() }
+
+    /// Everything the child wrote to standard error so far.
+    var errorOutput: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
+
+    var isRunning: Bool { process.isRunning }
+
+    /// Waits (bounded) for the first log line containing `marker` and returns it; kills the child
+    /// and throws (with its output) when it exits first or the deadline passes.
+    @discardableResult
+    func waitForLine(containing marker: String, timeout: Duration = .seconds(20)) async throws -> String {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let line = errorOutput.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
+            guard process.isRunning else {
+                throw ChildError("junction \(arguments.first ?? "") exited with \(process.terminationStatus) before logging \"\(marker)\": \(errorOutput)")
+            }
+            guard ContinuousClock.now < deadline else {
+                kill()
+                throw ChildError("junction \(arguments.first ?? "") did not log \"\(marker)\" within \(timeout): \(errorOutput)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    /// The loopback port of the broker's "broker listening" log line (listeners on port 0).
+    func brokerPort(timeout: Duration = .seconds(20)) async throws -> Int {
+        let line = try await waitForLine(containing: "broker listening", timeout: timeout)
+        guard let range = line.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
+              let port = Int(line[range].split(separator: ":").last ?? "") else {
+            kill()
+            throw ChildError("no loopback port in the broker's log line: \(line)")
+        }
+        return port
+    }
+
+    /// SIGKILL, and waits for the exit.
+    func kill() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
+
+struct ChildError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
