@@ -154,7 +154,6 @@ let package = Package(
                 "Junction", "MQTTBroker", "MQTTCore",
                 "MQTTTransport", "MQTTClient",
                 .product(name: "GRDB", package: "GRDB.swift"),
-                "MQTTClient",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

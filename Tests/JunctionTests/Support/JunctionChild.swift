@@ -2,13 +2,12 @@ import Foundation
 import Synchronization
 
 /// The built `junction` executable as a child process (e.g. `junction run`), for tests that
-/// SIGKILL it. Standard error (the JSON log lines) is collected. The child is started through
-/// `/usr/bin/env --default-signal`, which unblocks and resets every signal in the child only: the
-/// test runner's threads block some signals and a child inherits the mask, but changing the
-/// calling thread's own mask would let signals interrupt Foundation's threads. The child is always
-/// killed: by ``kill()``, on a failed wait, or at the latest when the object goes away.
+/// SIGKILL it. Standard error (the JSON log lines) is collected. The child is started with
+/// ``SpawnedChild`` (posix_spawn: no blocked signals, default dispositions, no inherited
+/// descriptors) through `/usr/bin/env -C DIR` for its working directory. It is always killed: by
+/// ``kill()``, on a failed wait, or at the latest when the object goes away.
 final class JunctionChild: @unchecked Sendable {
-    private let process = Process()
+    private let child: SpawnedChild
     private let stderr = Mutex(Data())
     let arguments: [String]
 
@@ -27,23 +26,22 @@ final class JunctionChild: @unchecked Sendable {
     /// Starts `junction arguments...` in `directory`.
     init(_ arguments: [String], directory: URL) throws {
         self.arguments = arguments
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["--default-signal", try Self.executable().path] + arguments
-        process.currentDirectoryURL = directory
-        let pipe = Pipe()
-        process.standardError = pipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        let handle = pipe.fileHandleForReading
-        // One blocking reader thread: nothing left unread, ends at end-of-file.
-        Thread.detachNewThread { [weak self] in
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { return }
-                self?.stderr.withLock { $0.append(data) }
-            }
+        let err = try SpawnedChild.pipe()
+        let input = SpawnedChild.devNull()
+        let output = SpawnedChild.devNull(writing: true)
+        defer {
+            close(err.write)
+            close(input)
+            close(output)
         }
-        try process.run()
+        do {
+            child = try SpawnedChild("/usr/bin/env", ["-C", directory.path, try Self.executable().path] + arguments,
+                                     stdin: input, stdout: output, stderr: err.write)
+        } catch {
+            close(err.read)
+            throw error
+        }
+        SpawnedChild.drain(err.read) { [weak self] data in self?.stderr.withLock { $0.append(data) } }
     }
 
     deinit { kill() }
@@ -51,7 +49,7 @@ final class JunctionChild: @unchecked Sendable {
     /// Everything the child wrote to standard error so far.
     var errorOutput: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
 
-    var isRunning: Bool { process.isRunning }
+    var isRunning: Bool { child.isRunning }
 
     /// Waits (bounded) for the first log line containing `marker` and returns it; kills the child
     /// and throws (with its output) when it exits first or the deadline passes.
@@ -60,8 +58,8 @@ final class JunctionChild: @unchecked Sendable {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let line = errorOutput.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
-            guard process.isRunning else {
-                throw ChildError("junction \(arguments.first ?? "") exited with \(process.terminationStatus) before logging \"\(marker)\": \(errorOutput)")
+            guard child.isRunning else {
+                throw ChildError("junction \(arguments.first ?? "") exited with \(child.status ?? -1) before logging \"\(marker)\": \(errorOutput)")
             }
             guard ContinuousClock.now < deadline else {
                 kill()
@@ -84,9 +82,10 @@ final class JunctionChild: @unchecked Sendable {
 
     /// SIGKILL, and waits for the exit.
     func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        guard child.isRunning else { return }
+        child.send(SIGKILL)
+        let deadline = ContinuousClock.now + .seconds(10)
+        while child.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
     }
 }
 
