@@ -117,6 +117,9 @@ let package = Package(
             dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/CodecBenchmark"
         ),
+        // Child processes (posix_spawn) and loopback ports for the test targets that start
+        // mosquitto, paho or the junction executable.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(
             name: "MQTTCoreTests",
             dependencies: [
@@ -128,6 +131,7 @@ let package = Package(
         .testTarget(
             name: "MQTTBrokerTests",
             dependencies: [
+                "TestSupport",
                 "MQTTBroker", "MQTTCore",
                 "MQTTClient",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -139,6 +143,7 @@ let package = Package(
         .testTarget(
             name: "MQTTClientTests",
             dependencies: [
+                "TestSupport",
                 "MQTTClient", "MQTTCore", "MQTTBroker",
                 "MQTTTransport",
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -151,6 +156,7 @@ let package = Package(
         .testTarget(
             name: "JunctionTests",
             dependencies: [
+                "TestSupport",
                 "Junction", "MQTTBroker", "MQTTCore",
                 "MQTTTransport", "MQTTClient",
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// The built `junction` executable as a child process (e.g. `junction run`), for tests that
 /// SIGKILL it. Standard error (the JSON log lines) is collected. The child is started with

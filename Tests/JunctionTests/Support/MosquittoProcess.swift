@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import TestSupport
 
 /// A real Mosquitto (`/usr/sbin/mosquitto`, Debian package `mosquitto`) on a free loopback
 /// port, no persistence, for the engine's external-broker tests.

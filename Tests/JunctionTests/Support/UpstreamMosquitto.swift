@@ -3,6 +3,7 @@ import Junction
 import NIOCore
 import NIOPosix
 import Synchronization
+import TestSupport
 
 /// A real Mosquitto (`/usr/sbin/mosquitto`) as the external broker of the forwarding tests, on a
 /// loopback port chosen up front so it can be started late, stopped and started again on the

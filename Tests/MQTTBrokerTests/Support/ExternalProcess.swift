@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// A child process (mosquitto_pub, mosquitto_sub, python3) with its output collected, for the
 /// interop tests. Every wait is bounded; a process still running at its deadline is terminated.

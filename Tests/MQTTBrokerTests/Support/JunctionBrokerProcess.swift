@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import MQTTBroker
 import Synchronization
+import TestSupport
 
 /// `junction broker --port 0 --data DIR` as a child process, for tests that SIGKILL the broker.
 /// The port is read from its "broker listening" log line. It is always killed: by ``kill()``,

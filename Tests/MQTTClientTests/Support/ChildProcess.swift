@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 /// A child process (mosquitto, mosquitto_sub, the junction binary) with its output collected.
 /// Every wait is bounded; a process still running at the end is killed.

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import Synchronization
+import TestSupport
 
 /// A real Mosquitto (the Debian package's `/usr/sbin/mosquitto`) on a free loopback port, with
 /// persistence in a temporary directory. Started with a deadline on its port accepting

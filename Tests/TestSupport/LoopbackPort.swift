@@ -10,10 +10,10 @@ import Foundation
 /// confirmed with ``isListening(pid:port:)`` (the child itself owns the listening socket), not by
 /// a connection that any other program on that port would accept too.
 ///
-/// The same file is in each test target's Support folder (a test target cannot import another's).
-enum LoopbackPort {
+/// In the `TestSupport` target shared by every test target.
+public enum LoopbackPort {
     /// A port below the ephemeral range on which nothing listens right now.
-    static func pick() throws -> Int {
+    public static func pick() throws -> Int {
         let upper = min(32_000, ephemeralLow())
         let lower = max(10_000, upper - 12_000)
         for _ in 0..<500 {
@@ -24,14 +24,14 @@ enum LoopbackPort {
     }
 
     /// The first port of the kernel's ephemeral range (32768 by default).
-    static func ephemeralLow() -> Int {
+    public static func ephemeralLow() -> Int {
         let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
         return text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) } ?? 32_768
     }
 
     /// Whether 127.0.0.1:`port` can be bound for listening (with SO_REUSEADDR, as servers do, so
     /// connections in TIME_WAIT do not count).
-    static func isFree(_ port: Int) -> Bool {
+    public static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -49,7 +49,7 @@ enum LoopbackPort {
 
     /// Whether process `pid` holds a TCP socket listening on `port` (any local address), read from
     /// /proc: the listening sockets' inodes in /proc/net/tcp{,6} against the process's open files.
-    static func isListening(pid: Int32, port: Int) -> Bool {
+    public static func isListening(pid: Int32, port: Int) -> Bool {
         let hexPort = String(format: ":%04X", port)
         var inodes: Set<String> = []
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
@@ -70,7 +70,7 @@ enum LoopbackPort {
     /// The whole of a /proc file. procfs reports a size of 0, and Foundation's file reading
     /// then stops after its first buffer (about 4 KB of /proc/net/tcp: ~27 sockets, far fewer
     /// than a test run holds), so this reads to the end itself.
-    static func readAll(_ path: String) -> String {
+    public static func readAll(_ path: String) -> String {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return "" }
         defer { close(fd) }
@@ -85,7 +85,7 @@ enum LoopbackPort {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    struct PortFailure: Error, CustomStringConvertible {
-        var description: String
+    public struct PortFailure: Error, CustomStringConvertible {
+        public var description: String
     }
 }

@@ -11,9 +11,9 @@ import Synchronization
 /// and ignore SIGPIPE; a child would inherit that). Its exit is awaited on a thread of its own;
 /// a child still running when the test process exits is killed then.
 ///
-/// The same file is in each test target's Support folder (a test target cannot import another's).
-final class SpawnedChild: Sendable {
-    let pid: pid_t
+/// In the `TestSupport` target shared by every test target.
+public final class SpawnedChild: Sendable {
+    public let pid: pid_t
     private let exit = ExitStatus()
 
     /// Set once by the waiting thread, which may outlive this object.
@@ -32,7 +32,7 @@ final class SpawnedChild: Sendable {
     /// Starts `executable` with `arguments`, its standard input, output and error on the given
     /// descriptors (which stay open here: the caller closes its copies). `onExit` gets the exit
     /// status (or the signal number that ended it) once, on the waiting thread.
-    init(_ executable: String, _ arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32,
+    public init(_ executable: String, _ arguments: [String], stdin: Int32, stdout: Int32, stderr: Int32,
          environment: [String: String]? = nil, onExit: @escaping @Sendable (Int32) -> Void = { _ in }) throws {
         Self.reaper
         var actions = posix_spawn_file_actions_t()
@@ -96,18 +96,18 @@ final class SpawnedChild: Sendable {
     }()
 
     /// The exit status (or ending signal), nil while it runs.
-    var status: Int32? { exit.value.withLock { $0 } }
-    var isRunning: Bool { status == nil }
+    public var status: Int32? { exit.value.withLock { $0 } }
+    public var isRunning: Bool { status == nil }
 
     /// Sends `signal` unless it already exited.
-    func send(_ signal: Int32) {
+    public func send(_ signal: Int32) {
         exit.value.withLock { status in
             if status == nil { kill(pid, signal) }
         }
     }
 
     /// A pipe whose two ends are closed on exec (the child gets its end through dup2).
-    static func pipe() throws -> (read: Int32, write: Int32) {
+    public static func pipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
         guard Glibc.pipe(&fds) == 0 else { throw SpawnFailure(description: "pipe: \(String(cString: strerror(errno)))") }
         _ = fcntl(fds[0], F_SETFD, FD_CLOEXEC)
@@ -116,13 +116,13 @@ final class SpawnedChild: Sendable {
     }
 
     /// /dev/null, opened for reading or writing, closed on exec.
-    static func devNull(writing: Bool = false) -> Int32 {
+    public static func devNull(writing: Bool = false) -> Int32 {
         open("/dev/null", (writing ? O_WRONLY : O_RDONLY) | O_CLOEXEC)
     }
 
     /// Reads `fd` to its end on a thread of its own, handing each chunk to `chunk` and an empty
     /// `Data` at the end; then closes it.
-    static func drain(_ fd: Int32, _ chunk: @escaping @Sendable (Data) -> Void) {
+    public static func drain(_ fd: Int32, _ chunk: @escaping @Sendable (Data) -> Void) {
         Thread.detachNewThread {
             var buffer = [UInt8](repeating: 0, count: 65_536)
             while true {
@@ -137,7 +137,7 @@ final class SpawnedChild: Sendable {
     }
 
     /// Writes `data` to `fd` on a thread of its own, then closes it.
-    static func feed(_ fd: Int32, _ data: Data) {
+    public static func feed(_ fd: Int32, _ data: Data) {
         Thread.detachNewThread {
             data.withUnsafeBytes { raw in
                 var offset = 0
@@ -151,7 +151,7 @@ final class SpawnedChild: Sendable {
         }
     }
 
-    struct SpawnFailure: Error, CustomStringConvertible {
-        var description: String
+    public struct SpawnFailure: Error, CustomStringConvertible {
+        public var description: String
     }
 }
