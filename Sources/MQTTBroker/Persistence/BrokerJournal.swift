@@ -182,13 +182,14 @@ final class BrokerJournal {
         // The group's age counts from here, also while the writer is busy with the previous one.
         if openSince == nil { openSince = .now() }
         guard committing == 0 else { return }
-        if force || !holding { return submitOpen() }
+        // An in-process caller awaiting durability (the engine's sends) is not held back.
+        if force || !holding || !durableWaiters.isEmpty { return submitOpen() }
         submitAfterHold()
     }
 
     /// Submits the open group once it is ``groupHold`` old; until then a timer waits for it.
     private func submitAfterHold() {
-        guard holding else { return submitOpen() }
+        guard holding && durableWaiters.isEmpty else { return submitOpen() }
         let now = NIODeadline.now()
         let since = openSince ?? now
         openSince = since
