@@ -158,6 +158,58 @@ struct DurabilityKillTests {
         }
     }
 
+    @Test("Killed while an online subscriber acknowledges as fast as messages come (groups held back), every acknowledged message arrives",
+          arguments: 0..<2)
+    func killWhileFlowing(round: Int) async throws {
+        try await withTemporaryDirectory { data in
+            let first = try await JunctionBrokerProcess.start(data: data)
+            defer { first.kill() }
+            let subscriberID = unique("flow-sub")
+            let subscriber = try await RawMQTTClient.connected(port: first.port, version: .v311, clientID: subscriberID, cleanStart: false)
+            #expect(try await subscriber.subscribe("flow/#", qos: .atLeastOnce) == [.grantedQoS1])
+            // The subscriber acknowledges everything at once until the broker is killed.
+            let receiving = Task { () -> [String] in
+                var payloads: [String] = []
+                while true {
+                    guard case .publish(let publish)? = try? await subscriber.receive(timeout: .seconds(10)) else { return payloads }
+                    payloads.append(publish.payloadString)
+                    guard let id = publish.packetIdentifier else { continue }
+                    do { try await subscriber.send(.puback(MQTTPublishAckPacket(packetIdentifier: id))) } catch { return payloads }
+                }
+            }
+            let killAfter = Int.random(in: 50...600)
+            let publisher = try await RawMQTTClient.connected(port: first.port, version: .v311, clientID: unique("flow-pub"))
+            var acknowledged: [String] = []
+            var payloadByID: [UInt16: String] = [:]
+            var sent = 0
+            publishing: while sent < 2000 {
+                while payloadByID.count < 20 && sent < 2000 {
+                    let id = publisher.packetID()
+                    payloadByID[id] = "f-\(sent)"
+                    try await publisher.send(.publish(MQTTPublishPacket(topic: "flow/x", payload: ByteBuffer(string: "f-\(sent)"),
+                                                                        qos: .atLeastOnce, packetIdentifier: id)))
+                    sent += 1
+                }
+                guard case .puback(let ack)? = try? await publisher.receive(timeout: .seconds(10)) else { break publishing }
+                if let payload = payloadByID.removeValue(forKey: ack.packetIdentifier) { acknowledged.append(payload) }
+                if acknowledged.count >= killAfter { first.kill(); break publishing }
+            }
+            first.kill()
+            await publisher.closeAbruptly()
+            let before = await receiving.value
+            #expect(acknowledged.count >= min(killAfter, 1))
+
+            let second = try await JunctionBrokerProcess.start(data: data)
+            defer { second.kill() }
+            let client = try await RawMQTTClient.open(port: second.port, version: .v311)
+            #expect(try await client.connect(clientID: subscriberID, cleanStart: false).sessionPresent)
+            let wanted = Set(acknowledged).subtracting(before)
+            let received = try await collectDeliveries(client) { wanted.isSubset(of: $0) }
+            let missing = wanted.subtracting(received)
+            #expect(missing.isEmpty, "round \(round): killed after \(acknowledged.count) acks, \(before.count) received before, lost \(missing.sorted())")
+        }
+    }
+
     @Test("A store that is not a database stops junction broker with a message naming the file, which is left as it was")
     func corruptStoreRefusedByExecutable() async throws {
         try await withTemporaryDirectory { data in

@@ -9,9 +9,11 @@ import NIOPosix
 /// PUBREL, PUBCOMP, SUBACK, QoS 2 PUBLISH...) is held per connection, in order, and written when
 /// its group committed.
 ///
-/// Groups: with `batch` and `off`, everything that arrived while a commit was being written goes
-/// into the next transaction (group commit); with `sync`, every unit of work (a read batch, a
-/// timer, an in-process call) is its own transaction. Loop-bound.
+/// Groups: with `batch` and `off`, a group collects for ``groupHold`` (at most `durabilityMaxWait`)
+/// from its first change, and everything that arrived while a commit was being written goes into
+/// the next transaction (group commit); a delivery inserted and acknowledged within a group is
+/// never written. With `sync`, every unit of work (a read batch, a timer, an in-process call) is
+/// its own transaction. Loop-bound.
 final class BrokerJournal {
     let store: BrokerStore
     private let pool: NIOThreadPool
@@ -33,7 +35,19 @@ final class BrokerJournal {
     private var held: [ObjectIdentifier: HeldOutput] = [:]
     private var durableWaiters: [(group: UInt64, promise: EventLoopPromise<Void>)] = []
     private var drainWaiters: [EventLoopPromise<Void>] = []
+    /// A log fsync is scheduled or under way.
     private var syncScheduled = false
+    /// `batch`: the first commit since the last log fsync started.
+    private var firstUnsyncedCommit: NIODeadline?
+    /// When the open group got its first change (at the end of that unit of work); nil while empty.
+    private var openSince: NIODeadline?
+    private var holdScheduled = false
+    /// Deliveries inserted and deleted within the open group (never written).
+    private var cancelledInOpen = 0
+    /// Whether groups are held for ``groupHold``: on while holding pays, that is while the last
+    /// submitted group had deliveries cancel out; off, an idle writer takes a group at once, so
+    /// a lone publisher's acknowledgement is not delayed for nothing.
+    private var holding = false
     /// Set when the broker shut down and the store closed: nothing is recorded any more.
     private(set) var isClosed = false
 
@@ -52,6 +66,13 @@ final class BrokerJournal {
     }
 
     private var mode: BrokerDurability { state.settings.durability }
+
+    /// How long an idle writer lets a group collect before committing it (`batch` and `off`), so
+    /// that in a flow where subscribers acknowledge quickly most deliveries are inserted and
+    /// deleted within one group and cancel out in memory. Bounded by `durabilityMaxWait`.
+    static let groupHold: TimeAmount = .microseconds(1_000)
+
+    private var hold: TimeAmount { min(Self.groupHold, state.settings.durabilityMaxWait) }
 
     /// Whether some state change is not durable yet.
     var hasPending: Bool { liveCount > 0 || !touched.isEmpty || committing > 0 }
@@ -96,6 +117,7 @@ final class BrokerJournal {
         if let index = openInserts.removeValue(forKey: id) {
             open[index] = nil
             liveCount -= 1
+            cancelledInOpen += 1
             return
         }
         record(.deleteDelivery(id))
@@ -142,10 +164,44 @@ final class BrokerJournal {
     // MARK: Committing
 
     /// End of a unit of work (read batch, timer, in-process call): hand the open group to the
-    /// writer when it is free (`sync`: always).
-    func endOfWork() {
-        guard liveCount > 0 || !touched.isEmpty else { return }
-        if committing == 0 || mode == .sync { submitOpen() }
+    /// writer when it is free and the group has collected for ``groupHold`` (`sync`: always at
+    /// once; `force`: at once when the writer is free).
+    func endOfWork(force: Bool = false) {
+        guard liveCount > 0 || !touched.isEmpty else {
+            // Whatever the open group held cancelled out: output held behind it can go.
+            if !open.isEmpty {
+                open.removeAll(keepingCapacity: true)
+                openSince = nil
+                holding = holding || cancelledInOpen > 0
+                cancelledInOpen = 0
+                if committing == 0 { release(upTo: openID) }
+            }
+            return
+        }
+        if mode == .sync { return submitOpen() }
+        // The group's age counts from here, also while the writer is busy with the previous one.
+        if openSince == nil { openSince = .now() }
+        guard committing == 0 else { return }
+        // An in-process caller awaiting durability (the engine's sends) is not held back.
+        if force || !holding || !durableWaiters.isEmpty { return submitOpen() }
+        submitAfterHold()
+    }
+
+    /// Submits the open group once it is ``groupHold`` old; until then a timer waits for it.
+    private func submitAfterHold() {
+        guard holding && durableWaiters.isEmpty else { return submitOpen() }
+        let now = NIODeadline.now()
+        let since = openSince ?? now
+        openSince = since
+        let due = since + hold
+        if now >= due { return submitOpen() }
+        guard !holdScheduled else { return }
+        holdScheduled = true
+        loop.assumeIsolated().scheduleTask(deadline: due) { [self] in
+            holdScheduled = false
+            guard !isClosed else { return }
+            endOfWork(force: true)
+        }
     }
 
     private func submitOpen() {
@@ -158,6 +214,9 @@ final class BrokerJournal {
         open.removeAll(keepingCapacity: true)
         openInserts.removeAll(keepingCapacity: true)
         liveCount = 0
+        openSince = nil
+        holding = cancelledInOpen > 0
+        cancelledInOpen = 0
         openID += 1
         guard !operations.isEmpty else { return release(upTo: committing == 0 ? openID : group - 1) }
         submit(operations, group: group)
@@ -192,7 +251,7 @@ final class BrokerJournal {
         if mode == .batch { scheduleLogSync() }
         if committing == 0 && (liveCount > 0 || !touched.isEmpty) && mode != .sync {
             release(upTo: group)
-            submitOpen()
+            submitAfterHold()
         } else if committing == 0 && liveCount == 0 && touched.isEmpty {
             // Everything recorded is durable, including output held behind groups that ended up empty.
             release(upTo: openID)
@@ -235,14 +294,20 @@ final class BrokerJournal {
         }
     }
 
-    /// `batch`: the log is fsynced at most `durabilityMaxWait` after a commit.
+    /// `batch`: the log is fsynced at most `durabilityMaxWait` after a commit (later only when
+    /// the previous fsync is still under way: one at a time, on the store's log-sync thread).
     private func scheduleLogSync() {
-        guard !syncScheduled else { return }
+        if firstUnsyncedCommit == nil { firstUnsyncedCommit = .now() }
+        guard !syncScheduled, let since = firstUnsyncedCommit else { return }
         syncScheduled = true
         let store = self.store
-        loop.assumeIsolated().scheduleTask(in: state.settings.durabilityMaxWait) { [self] in
-            syncScheduled = false
-            _ = pool.runIfActive(eventLoop: loop) { store.syncLog() }
+        loop.assumeIsolated().scheduleTask(deadline: since + state.settings.durabilityMaxWait) { [self] in
+            // Commits completed up to here are in the log before the fsync starts.
+            firstUnsyncedCommit = nil
+            store.syncLog(on: loop).hop(to: loop).assumeIsolated().whenComplete { [self] _ in
+                syncScheduled = false
+                if firstUnsyncedCommit != nil && !isClosed { scheduleLogSync() }
+            }
         }
     }
 
@@ -257,7 +322,7 @@ final class BrokerJournal {
 
     /// Commits what is left; succeeds when nothing is pending (shutdown).
     func drain() -> EventLoopFuture<Void> {
-        endOfWork()
+        endOfWork(force: true)
         guard hasPending else { return loop.makeSucceededVoidFuture() }
         let promise = loop.makePromise(of: Void.self)
         drainWaiters.append(promise)

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import MQTTCore
 import NIOCore
+import NIOPosix
 
 /// The broker's durable state in one SQLite file (WAL mode) through GRDB: sessions with their
 /// subscriptions, QoS 1/2 deliveries and inbound QoS 2 state, and retained messages.
@@ -13,17 +14,23 @@ final class BrokerStore: @unchecked Sendable {
     let path: String
     private let queue: DatabaseQueue
     private var fullSync = false
+    /// The log's descriptor for ``syncLog(on:)``: used on the log-sync thread only, until ``close()``.
     private var walDescriptor: Int32 = -1
+    /// Its own thread for the log's fsync (milliseconds on a busy disk), so the writer thread
+    /// goes on committing meanwhile.
+    private let logSyncThread = NIOThreadPool(numberOfThreads: 1)
 
     /// Opens (creating it if missing) and checks the store, then migrates it to the current schema.
     init(path: String) throws(BrokerStoreError) {
         self.path = path
+        logSyncThread.start()
         var configuration = Configuration()
         configuration.foreignKeysEnabled = false
         configuration.label = "junction.broker.store"
         do {
             queue = try DatabaseQueue(path: path, configuration: configuration)
         } catch {
+            try? logSyncThread.syncShutdownGracefully()
             throw Self.refusal(path, error)
         }
         do {
@@ -50,9 +57,11 @@ final class BrokerStore: @unchecked Sendable {
             try BrokerStoreSchema.migrator.migrate(queue)
         } catch let error as BrokerStoreError {
             try? queue.close()
+            try? logSyncThread.syncShutdownGracefully()
             throw error
         } catch {
             try? queue.close()
+            try? logSyncThread.syncShutdownGracefully()
             throw Self.refusal(path, error)
         }
     }
@@ -71,7 +80,10 @@ final class BrokerStore: @unchecked Sendable {
         return BrokerStoreError(path: path, reason: "cannot be opened: \(error)")
     }
 
+    /// Waits for a log sync under way, then closes the store. Not on an event loop.
     func close() {
+        try? logSyncThread.syncShutdownGracefully()
+        deliveryStatements = nil
         if walDescriptor >= 0 { Foundation.close(walDescriptor) }
         walDescriptor = -1
         try? queue.close()
@@ -171,14 +183,40 @@ final class BrokerStore: @unchecked Sendable {
                 try db.execute(sql: fullSync ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL")
                 self.fullSync = fullSync
             }
+            let statements: DeliveryStatements
+            if let prepared = self.deliveryStatements {
+                statements = prepared
+            } else {
+                statements = try DeliveryStatements(db)
+                self.deliveryStatements = statements
+            }
             try db.inTransaction(.immediate) {
-                for operation in operations { try Self.apply(operation, db) }
+                for operation in operations { try Self.apply(operation, db, statements) }
                 return .commit
             }
         }
     }
 
-    private static func apply(_ operation: StoreOperation, _ db: Database) throws {
+    /// The statements of the per-message path, prepared once (no SQL lookup per operation).
+    private var deliveryStatements: DeliveryStatements?
+
+    private struct DeliveryStatements {
+        let insert: Statement
+        let update: Statement
+        let delete: Statement
+
+        init(_ db: Database) throws {
+            insert = try db.makeStatement(sql: """
+                INSERT OR REPLACE INTO delivery (id, client_id, topic, payload, message_qos, message_retain, properties, expires_at,
+                  publisher, qos, retain, subscription_ids, packet_id, awaiting_complete)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+            update = try db.makeStatement(sql: "UPDATE delivery SET packet_id = ?, awaiting_complete = ? WHERE id = ?")
+            delete = try db.makeStatement(sql: "DELETE FROM delivery WHERE id = ?")
+        }
+    }
+
+    private static func apply(_ operation: StoreOperation, _ db: Database, _ statements: DeliveryStatements) throws {
         switch operation {
         case .upsertSession(let s):
             try db.cachedStatement(sql: """
@@ -204,21 +242,16 @@ final class BrokerStore: @unchecked Sendable {
             try db.cachedStatement(sql: "DELETE FROM retained WHERE topic = ?").execute(arguments: [topic])
         case .insertDelivery(let d):
             let m = d.message
-            try db.cachedStatement(sql: """
-                INSERT OR REPLACE INTO delivery (id, client_id, topic, payload, message_qos, message_retain, properties, expires_at,
-                  publisher, qos, retain, subscription_ids, packet_id, awaiting_complete)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """).execute(arguments: [
+            try statements.insert.execute(arguments: [
                     d.id, d.clientID, m.topic, Data(m.payload.readableBytesView), m.qos.rawValue, m.retain,
                     encode(m.properties), m.expiresAt, m.publisher, d.qos.rawValue, d.retain,
                     d.subscriptionIdentifiers.isEmpty ? nil : d.subscriptionIdentifiers.map(String.init).joined(separator: ","),
                     d.packetID, d.awaitingComplete,
                 ])
         case .updateDelivery(let id, let packetID, let awaitingComplete):
-            try db.cachedStatement(sql: "UPDATE delivery SET packet_id = ?, awaiting_complete = ? WHERE id = ?")
-                .execute(arguments: [packetID, awaitingComplete, id])
+            try statements.update.execute(arguments: [packetID, awaitingComplete, id])
         case .deleteDelivery(let id):
-            try db.cachedStatement(sql: "DELETE FROM delivery WHERE id = ?").execute(arguments: [id])
+            try statements.delete.execute(arguments: [id])
         case .addAwaitingRelease(let clientID, let packetID):
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO awaiting_release (client_id, packet_id) VALUES (?, ?)")
                 .execute(arguments: [clientID, packetID])
@@ -234,9 +267,13 @@ final class BrokerStore: @unchecked Sendable {
         }
     }
 
-    /// fsyncs the write-ahead log: commits made with `synchronous = NORMAL` reach the disk.
-    func syncLog() {
-        if walDescriptor < 0 { walDescriptor = open(path + "-wal", O_RDONLY) }
-        if walDescriptor >= 0 { fsync(walDescriptor) }
+    /// fsyncs the write-ahead log on its own thread: commits made with `synchronous = NORMAL`
+    /// before the call reach the disk. The writer thread goes on committing meanwhile (Linux
+    /// lets one thread fsync a file while another appends to it).
+    func syncLog(on loop: EventLoop) -> EventLoopFuture<Void> {
+        logSyncThread.runIfActive(eventLoop: loop) { [self] in
+            if walDescriptor < 0 { walDescriptor = open(path + "-wal", O_RDONLY) }
+            if walDescriptor >= 0 { fsync(walDescriptor) }
+        }
     }
 }
