@@ -22,25 +22,8 @@ junction=.build/release/junction
 [ -x "$junction" ] || { echo "bench-broker: $junction is missing: swift build -c release --product junction" >&2; exit 1; }
 [ -x "$mosquitto" ] || { echo "bench-broker: $mosquitto is missing (apt-get install mosquitto)" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-broker.XXXXXX")
-broker_pids=()
-bench_pid=
-
-# Stops the running bench and both brokers whatever happened: SIGTERM, then SIGKILL after 5 s.
-cleanup() {
-  local pid i
-  [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null || true
-  for pid in "${broker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${broker_pids[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+bench_name=bench-broker
+source Benchmarks/lib.sh
 
 # The idle-connection row needs a descriptor per connection in the broker and in the generator.
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -50,7 +33,6 @@ if [ "$limit" != unlimited ] && [ "$limit" -lt $((connections + 200)) ]; then
   echo "bench-broker: ulimit -n is $limit, using $connections idle connections" >&2
 fi
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_m=$(free_port)
 port_j=$(free_port)
 while [ "$port_j" = "$port_m" ]; do port_j=$(free_port); done
@@ -74,10 +56,10 @@ EOF
 
 "$mosquitto" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
 pid_m=$!
-broker_pids+=("$pid_m")
+child_pids+=("$pid_m")
 "$junction" broker --config "$work/junction.json" --log-level warning > "$work/junction.log" 2>&1 &
 pid_j=$!
-broker_pids+=("$pid_j")
+child_pids+=("$pid_j")
 
 wait_port() {
   local port=$1 pid=$2 name=$3 i

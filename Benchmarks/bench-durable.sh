@@ -21,27 +21,9 @@ junction=${JUNCTION:-.build/release/junction}
 [ -x "$junction" ] || { echo "bench-durable: $junction is missing: swift build -c release --product junction" >&2; exit 1; }
 [ -x "$mosquitto" ] || { echo "bench-durable: $mosquitto is missing (apt-get install mosquitto)" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-durable.XXXXXX")
-broker_pids=()
-bench_pid=
+bench_name=bench-durable
+source Benchmarks/lib.sh
 
-# Stops the running bench and every broker whatever happened: SIGTERM, then SIGKILL after 5 s.
-cleanup() {
-  local pid i
-  [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null || true
-  for pid in "${broker_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${broker_pids[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 declare -A port pid
 for broker in memory batch sync mosquitto; do
   p=$(free_port)
@@ -74,14 +56,14 @@ done
 
 "$mosquitto" -c "$work/mosquitto.conf" > "$work/mosquitto.log" 2>&1 &
 pid[mosquitto]=$!
-broker_pids+=("${pid[mosquitto]}")
+child_pids+=("${pid[mosquitto]}")
 "$junction" broker --config "$work/memory.json" --log-level warning > "$work/memory.log" 2>&1 &
 pid[memory]=$!
-broker_pids+=("${pid[memory]}")
+child_pids+=("${pid[memory]}")
 for broker in batch sync; do
   "$junction" broker --config "$work/$broker.json" --data "$work/$broker-data" --log-level warning > "$work/$broker.log" 2>&1 &
   pid[$broker]=$!
-  broker_pids+=("${pid[$broker]}")
+  child_pids+=("${pid[$broker]}")
 done
 
 wait_port() {

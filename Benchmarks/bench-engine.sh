@@ -28,27 +28,9 @@ nginx=${NGINX:-/usr/sbin/nginx}
 [ -x "$junction" ] || { echo "bench-engine: $junction is missing: swift build -c release --product junction" >&2; exit 1; }
 [ -x "$nginx" ] || { echo "bench-engine: $nginx is missing (apt-get install nginx)" >&2; exit 1; }
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/bench-engine.XXXXXX")
-pids=()
-bench_pid=
+bench_name=bench-engine
+source Benchmarks/lib.sh
 
-# Stops the bench, junction and nginx whatever happened: SIGTERM, then SIGKILL after 5 s.
-cleanup() {
-  local pid i
-  [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null || true
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port_b=$(free_port); port_n=$(free_port); port_s=$(free_port); port_a=$(free_port)
 
 cc -O2 -o "$work/curl-loop" Benchmarks/curl-loop.c $(pkg-config --cflags --libs libcurl)
@@ -79,7 +61,7 @@ http {
 }
 EOF
 "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" > "$work/nginx.out" 2>&1 &
-pids+=("$!")
+child_pids+=("$!")
 
 # The daemon: the embedded broker, the nginx and sink connectors, the three bench processes.
 mkdir -p "$work/Connectors" "$work/Processes"
@@ -90,7 +72,7 @@ cp Benchmarks/engine/Processes/*.json "$work/Processes/"
 "$junction" run --processes "$work/Processes" --connectors "$work/Connectors" --data "$work/data" \
   --admin-port "$port_a" --log-level warning > "$work/junction.log" 2>&1 &
 pid_j=$!
-pids+=("$pid_j")
+child_pids+=("$pid_j")
 
 wait_port() {
   local port=$1 name=$2 i

@@ -1,0 +1,24 @@
+# Sourced by the make bench-* scripts (after `cd` to the repository, with bench_name set): a work
+# folder removed at exit, every child stopped whatever happened, free loopback ports.
+#   child_pids+=("$!")  after starting a server: SIGTERM at exit, SIGKILL 5 s later
+#   bench_pid=$!        while a load generator runs: SIGTERM at exit (a signal ends it at once)
+work=$(mktemp -d "${TMPDIR:-/tmp}/$bench_name.XXXXXX")
+child_pids=()
+bench_pid=
+
+cleanup() {
+  local pid i
+  [ -n "$bench_pid" ] && kill -TERM "$bench_pid" 2>/dev/null || true
+  for pid in "${child_pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${child_pids[@]}"; do
+    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
