@@ -65,16 +65,17 @@ struct EngineHarness {
     /// Every tracking event written so far.
     func trackingEvents() throws -> [TrackingEvent] {
         engine.tracking.flush()
-        let dir = root.appendingPathComponent(".junction/tracking")
-        let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            return try Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
-        }
-        return try files.sorted { $0.path < $1.path }.flatMap { file in
-            try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
-        }
+        return try readTrackingEvents(in: root.appendingPathComponent(".junction/tracking"))
+    }
+}
+
+/// Every tracking event in the day files of `directory`, oldest day first; a line that is not a
+/// whole event fails the test (``TrackReport/events(in:)`` would skip it).
+func readTrackingEvents(in directory: URL) throws -> [TrackingEvent] {
+    let files = (try? FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)) ?? []
+    let decoder = TrackReport.makeDecoder()
+    return try files.sorted { $0.path < $1.path }.flatMap { file in
+        try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
     }
 }
 

@@ -68,16 +68,7 @@ struct ForwardingHarness {
     /// Every tracking event written so far, by every run.
     func trackingEvents() throws -> [TrackingEvent] {
         running.flush()
-        let dir = root.appendingPathComponent(".junction/tracking")
-        let files = (try? FileManager.default.contentsOfDirectory(at: dir, includingPropertiesForKeys: nil)) ?? []
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .custom { decoder in
-            let text = try decoder.singleValueContainer().decode(String.self)
-            return try Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true))
-        }
-        return try files.sorted { $0.path < $1.path }.flatMap { file in
-            try String(contentsOf: file, encoding: .utf8).split(separator: "\n").map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
-        }
+        return try readTrackingEvents(in: root.appendingPathComponent(".junction/tracking"))
     }
 
     func count(_ kind: TrackingEvent.Kind) throws -> Int { try trackingEvents().filter { $0.event == kind }.count }

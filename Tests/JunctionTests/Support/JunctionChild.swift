@@ -9,46 +9,21 @@ import TestSupport
 /// ``kill()``, on a failed wait, or at the latest when the object goes away.
 final class JunctionChild: @unchecked Sendable {
     private let child: SpawnedChild
-    private let stderr = Mutex(Data())
+    private let stderr = CollectedOutput()
     let arguments: [String]
-
-    /// The `junction` executable built next to this test bundle (`swift build --build-tests`).
-    static func executable() throws -> URL {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
-            beside.appendingPathComponent("junction"),
-            beside.deletingLastPathComponent().appendingPathComponent("junction"),
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/junction"),
-        ]
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        throw ChildError("the junction executable is not built (looked at \(candidates.map(\.path))): run `swift build --build-tests`")
-    }
 
     /// Starts `junction arguments...` in `directory`.
     init(_ arguments: [String], directory: URL) throws {
         self.arguments = arguments
-        let err = try SpawnedChild.pipe()
-        let input = SpawnedChild.devNull()
-        let output = SpawnedChild.devNull(writing: true)
-        defer {
-            close(err.write)
-            close(input)
-            close(output)
-        }
-        do {
-            child = try SpawnedChild("/usr/bin/env", ["-C", directory.path, try Self.executable().path] + arguments,
-                                     stdin: input, stdout: output, stderr: err.write)
-        } catch {
-            close(err.read)
-            throw error
-        }
-        SpawnedChild.drain(err.read) { [weak self] data in self?.stderr.withLock { $0.append(data) } }
+        let collected = stderr
+        child = try SpawnedChild.collectingStandardError(
+            "/usr/bin/env", ["-C", directory.path, try builtJunctionExecutable().path] + arguments) { collected.append($0) }
     }
 
     deinit { kill() }
 
     /// Everything the child wrote to standard error so far.
-    var errorOutput: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
+    var errorOutput: String { stderr.text }
 
     var isRunning: Bool { child.isRunning }
 

@@ -10,20 +10,8 @@ import TestSupport
 final class JunctionBrokerProcess: @unchecked Sendable {
     /// Started with `posix_spawn` (see ``SpawnedChild``), not Foundation's `Process`.
     private var child: SpawnedChild?
-    private let stderr = Mutex(Data())
+    private let stderr = CollectedOutput()
     private(set) var port = 0
-
-    /// The `junction` executable built next to this test bundle (`swift build --build-tests`).
-    static func executable() throws -> URL {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
-            beside.appendingPathComponent("junction"),
-            beside.deletingLastPathComponent().appendingPathComponent("junction"),
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/junction"),
-        ]
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        throw RawClientError(description: "the junction executable is not built (looked at \(candidates.map(\.path))): run `swift build --build-tests`")
-    }
 
     /// Starts the broker on a free loopback port with `data` as its data directory and waits
     /// until it listens (or fails, with its output in the error).
@@ -31,7 +19,7 @@ final class JunctionBrokerProcess: @unchecked Sendable {
         let child = JunctionBrokerProcess()
         var arguments = ["broker", "--host", "127.0.0.1", "--port", "0", "--data", data.path, "--log-level", "info"]
         if let config { arguments += ["--config", config.path] }
-        try child.launch(try executable(), arguments)
+        try child.launch(try builtJunctionExecutable(), arguments)
         child.port = try await child.waitForPort()
         return child
     }
@@ -39,7 +27,7 @@ final class JunctionBrokerProcess: @unchecked Sendable {
     /// Runs the broker expecting it to refuse to start; returns its exit status and standard error.
     static func runRefused(data: URL) async throws -> (status: Int32, stderr: String) {
         let child = JunctionBrokerProcess()
-        try child.launch(try executable(), ["broker", "--host", "127.0.0.1", "--port", "0", "--data", data.path])
+        try child.launch(try builtJunctionExecutable(), ["broker", "--host", "127.0.0.1", "--port", "0", "--data", data.path])
         let deadline = ContinuousClock.now + .seconds(20)
         while child.child?.isRunning == true {
             guard ContinuousClock.now < deadline else {
@@ -52,26 +40,11 @@ final class JunctionBrokerProcess: @unchecked Sendable {
     }
 
     private func launch(_ executable: URL, _ arguments: [String]) throws {
-        let err = try SpawnedChild.pipe()
-        let input = SpawnedChild.devNull()
-        let output = SpawnedChild.devNull(writing: true)
-        defer {
-            close(err.write)
-            close(input)
-            close(output)
-        }
-        do {
-            child = try SpawnedChild(executable.path, arguments, stdin: input, stdout: output, stderr: err.write)
-        } catch {
-            close(err.read)
-            throw error
-        }
-        SpawnedChild.drain(err.read) { [weak self] data in
-            self?.stderr.withLock { $0.append(data) }
-        }
+        let collected = stderr
+        child = try SpawnedChild.collectingStandardError(executable.path, arguments) { collected.append($0) }
     }
 
-    var errorOutput: String { stderr.withLock { String(decoding: $0, as: UTF8.self) } }
+    var errorOutput: String { stderr.text }
 
     /// Waits (bounded) for the "broker listening" line and returns its port.
     private func waitForPort() async throws -> Int {

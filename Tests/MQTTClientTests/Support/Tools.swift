@@ -1,20 +1,11 @@
 import Foundation
 import MQTTBroker
+import TestSupport
 
 /// The command-line programs the tool tests run.
 enum Tools {
-    /// The `junction` executable built next to this test bundle (`swift build --build-tests`
-    /// builds it with the tests), or `.build/debug/junction` under the package.
-    static func junction() throws -> URL {
-        let beside = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
-        let candidates = [
-            beside.appendingPathComponent("junction"),
-            beside.deletingLastPathComponent().appendingPathComponent("junction"),
-            URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".build/debug/junction"),
-        ]
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
-        throw TestFailure("the junction executable is not built (looked at \(candidates.map(\.path))): run `swift build --build-tests`")
-    }
+    /// The `junction` executable built next to this test bundle (see ``builtJunctionExecutable()``).
+    static func junction() throws -> URL { try builtJunctionExecutable() }
 
     static func mosquittoPub() throws -> URL { try tool("mosquitto_pub") }
     static func mosquittoSub() throws -> URL { try tool("mosquitto_sub") }
