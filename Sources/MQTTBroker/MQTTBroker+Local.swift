@@ -22,14 +22,19 @@ extension MQTTBroker {
     public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
                         properties: MQTTProperties = [], publisher: String? = nil) async throws -> Int {
         guard MQTTTopic.isValidName(topic) else { throw MQTTBrokerError.invalidTopicName(topic) }
-        try await restored.futureResult.get()
         let state = self.state
-        return try await loop.flatSubmit {
+        // One hop to the loop: the work runs there once the state is restored (at once, usually).
+        return try await restored.futureResult.flatMap {
             let now = NIODeadline.now()
             let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
+            let journal = state.value.journal
+            let changesBefore = journal?.changeCount
             let matched = state.value.publish(BrokerMessage(packet, topic: topic, publisher: publisher, now: now))
-            // With a data directory, a QoS 1/2 message is durable when this returns.
-            let durable = qos == .atMostOnce ? nil : state.value.journal?.whenDurable()
+            // With a data directory, a QoS 1/2 message is durable when this returns: the caller
+            // waits for the group holding what this publish recorded (retained message, deliveries
+            // to persistent sessions), not at all when it recorded nothing.
+            let recorded = journal.map { $0.changeCount != changesBefore } ?? false
+            let durable = qos == .atMostOnce || !recorded ? nil : journal?.whenDurable()
             state.value.flushSoon()
             return durable.map { $0.map { matched } } ?? state.value.loop.makeSucceededFuture(matched)
         }.get()
@@ -98,13 +103,14 @@ public struct BrokerDelivery: Sendable {
     /// Forwarded properties, with the remaining Message Expiry Interval.
     public let properties: MQTTProperties
     let packetIdentifier: UInt16?
+    let epoch: UInt64
     let acknowledger: LocalAcknowledger
 
     /// Completes the QoS 1/2 exchange for this message; until then the session holds it.
     /// Does nothing for QoS 0 or when the session has since ended.
     public func ack() async {
         guard let packetIdentifier else { return }
-        await acknowledger.acknowledge(packetIdentifier)
+        acknowledger.acknowledge(packetIdentifier, epoch: epoch)
     }
 }
 
@@ -157,20 +163,41 @@ public struct BrokerSubscription: AsyncSequence, Sendable {
     }
 }
 
-/// Acknowledges in-process deliveries on the broker's loop.
-struct LocalAcknowledger: Sendable {
+/// Acknowledges the in-process deliveries of one session on the broker's loop, in batches.
+final class LocalAcknowledger: Sendable {
     let clientID: String
-    let epoch: UInt64
     let state: NIOLoopBoundBox<BrokerState>
     let loop: EventLoop
+    /// Acknowledgements not yet applied: (session epoch, packet identifier).
+    private let pending = Mutex<[(epoch: UInt64, id: UInt16)]>([])
 
-    /// Queues the acknowledgement on the broker's loop and returns: the loop runs its tasks in
-    /// order, so anything asked of the broker afterwards sees it done. Not waiting saves the
-    /// engine a suspension per document.
-    func acknowledge(_ id: UInt16) async {
-        let (state, clientID, epoch) = (self.state, self.clientID, self.epoch)
-        loop.execute {
-            guard let session = state.value.sessions[clientID], session.epoch == epoch, session.acknowledge(id) else { return }
+    init(clientID: String, state: NIOLoopBoundBox<BrokerState>, loop: EventLoop) {
+        self.clientID = clientID
+        self.state = state
+        self.loop = loop
+    }
+
+    /// Queues the acknowledgement and returns. The first one queued schedules a task on the
+    /// broker's loop that applies all of them queued by then, so a busy session costs the loop
+    /// one task per batch, and the engine no suspension per document. The loop runs its tasks in
+    /// order: anything asked of the broker after this returned sees the acknowledgement done.
+    func acknowledge(_ id: UInt16, epoch: UInt64) {
+        let first = pending.withLock { pending in
+            pending.append((epoch, id))
+            return pending.count == 1
+        }
+        guard first else { return }
+        loop.execute { [self] in
+            let acknowledgements = pending.withLock { pending in
+                defer { pending.removeAll(keepingCapacity: true) }
+                return pending
+            }
+            guard let session = state.value.sessions[clientID] else { return }
+            var completed = false
+            for acknowledgement in acknowledgements where session.epoch == acknowledgement.epoch {
+                completed = session.acknowledge(acknowledgement.id) || completed
+            }
+            guard completed else { return }
             session.drainQueue(now: .now())
             state.value.flushSoon()
         }
@@ -185,6 +212,7 @@ final class LocalEndpoint: SessionEndpoint {
     let state: NIOLoopBoundBox<BrokerState>
     let loop: EventLoop
     var epoch: UInt64 = 0
+    let acknowledger: LocalAcknowledger
     /// Deliveries of this turn of the loop, not yet handed over.
     private var batch: [BrokerDelivery] = []
 
@@ -193,6 +221,7 @@ final class LocalEndpoint: SessionEndpoint {
         self.clientID = clientID
         self.state = state
         self.loop = loop
+        self.acknowledger = LocalAcknowledger(clientID: clientID, state: state, loop: loop)
     }
 
     /// The stream buffers what the consumer has not taken yet; QoS 1/2 are bounded by the
@@ -210,8 +239,8 @@ final class LocalEndpoint: SessionEndpoint {
         }
         batch.append(BrokerDelivery(
             topic: delivery.message.topic, payload: delivery.message.payload, qos: delivery.qos, retain: delivery.retain,
-            dup: dup, properties: properties, packetIdentifier: packetIdentifier,
-            acknowledger: LocalAcknowledger(clientID: clientID, epoch: epoch, state: state, loop: loop)))
+            dup: dup, properties: properties, packetIdentifier: packetIdentifier, epoch: epoch,
+            acknowledger: acknowledger))
         return true
     }
 

@@ -28,7 +28,7 @@ public struct Document: Sendable {
     private var cache = JSONCache()
 
     public init(
-        id: String = UUID().uuidString.lowercased(), topic: String? = nil, payload: ByteBuffer,
+        id: String = DocumentID.make(), topic: String? = nil, payload: ByteBuffer,
         properties: [String: String] = [:], tracked: [String: String] = [:], receivedAt: Date = Date()
     ) {
         self.id = id
@@ -41,7 +41,7 @@ public struct Document: Sendable {
 
     /// A document whose payload is the UTF-8 bytes of `payload`.
     public init(
-        id: String = UUID().uuidString.lowercased(), topic: String? = nil, payload: String,
+        id: String = DocumentID.make(), topic: String? = nil, payload: String,
         properties: [String: String] = [:], tracked: [String: String] = [:], receivedAt: Date = Date()
     ) {
         self.init(id: id, topic: topic, payload: ByteBuffer(string: payload), properties: properties,

@@ -44,7 +44,7 @@ extension ProcessRunner {
                 await withGracefulShutdownHandler {
                     await Self.forEach(events, atMost: maxInFlight) { message in
                         var document = Document(
-                            id: UUID().uuidString.lowercased(), topic: message.topic, payload: message.payload,
+                            id: DocumentID.make(), topic: message.topic, payload: message.payload,
                             properties: Self.properties(qos: message.qos, retain: message.retain, dup: message.dup, message.properties))
                         if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: message.qos) {
                             return  // stays unacknowledged: redelivered when the session resumes

@@ -49,7 +49,7 @@ public struct ProcessRunner: Service {
         context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)"])
         await withGracefulShutdownHandler {
             await Self.forEach(subscription, atMost: maxInFlight) { delivery in
-                var document = Document(id: UUID().uuidString.lowercased(), topic: delivery.topic, payload: delivery.payload,
+                var document = Document(id: DocumentID.make(), topic: delivery.topic, payload: delivery.payload,
                                         properties: Self.properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup,
                                                                     delivery.properties))
                 if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: delivery.qos) {

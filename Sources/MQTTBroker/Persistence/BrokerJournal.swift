@@ -50,6 +50,9 @@ final class BrokerJournal {
     private var holding = false
     /// Set when the broker shut down and the store closed: nothing is recorded any more.
     private(set) var isClosed = false
+    /// Changes recorded since the broker started: a caller compares it before and after its work
+    /// to learn whether that work recorded anything it must wait for.
+    private(set) var changeCount = 0
 
     private struct HeldOutput {
         var connection: BrokerConnection
@@ -83,12 +86,14 @@ final class BrokerJournal {
         guard !isClosed else { return }
         open.append(operation)
         liveCount += 1
+        changeCount += 1
     }
 
     /// The session's row (expiry, user name, disconnection time) is written with this group.
     func touch(_ session: Session) {
         guard !isClosed else { return }
         touched[ObjectIdentifier(session)] = session
+        changeCount += 1
     }
 
     func newDeliveryID() -> Int64 {
@@ -107,6 +112,7 @@ final class BrokerJournal {
             stored.packetID = packetID
             stored.awaitingComplete = awaitingComplete
             open[index] = .insertDelivery(stored)
+            changeCount += 1
             return
         }
         record(.updateDelivery(id: id, packetID: packetID, awaitingComplete: awaitingComplete))

@@ -1,0 +1,47 @@
+import Foundation
+import Synchronization
+
+/// Document ids given at Listen: UUID version 7 strings (RFC 9562), lowercase, so ids sort by
+/// the millisecond they were made and look like the UUIDs users know.
+///
+/// `UUID()` reads the kernel's random source for every id (a system call per document); these
+/// take 62 random bits once per process run and count up from them: unique within a run
+/// by the counter, across runs and machines by the time and the random start.
+public enum DocumentID {
+    private static let state = Mutex<(lastMillis: UInt64, counter: UInt64)>((0, UInt64.random(in: 0...(1 << 62))))
+
+    /// A new id, e.g. `019aa6f2-3c41-7d2e-9b1f-4e5d6c7b8a90`.
+    public static func make(now: Date = Date()) -> String {
+        let millis = UInt64(max(0, now.timeIntervalSince1970 * 1000))
+        let (time, count) = state.withLock { state -> (UInt64, UInt64) in
+            // The clock stepping back must not repeat ids: time never goes below the last one.
+            state.lastMillis = max(state.lastMillis, millis)
+            state.counter &+= 1
+            return (state.lastMillis, state.counter)
+        }
+        // 48 bits of time, version 7, the counter's top 2 bits, variant 0b10, its other 62 bits.
+        let high = (time << 16) | 0x7000 | (count >> 62)
+        let low = 0x8000_0000_0000_0000 | (count & 0x3FFF_FFFF_FFFF_FFFF)
+        return format(high: high, low: low)
+    }
+
+    private static func format(high: UInt64, low: UInt64) -> String {
+        let digits: [UInt8] = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 36) { buffer in
+            var index = 0
+            func put(_ value: UInt64, nibbles: Int) {
+                for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
+                    buffer[index] = digits[Int((value >> UInt64(shift)) & 0xF)]
+                    index += 1
+                }
+            }
+            func dash() { buffer[index] = UInt8(ascii: "-"); index += 1 }
+            put(high >> 32, nibbles: 8); dash()
+            put((high >> 16) & 0xFFFF, nibbles: 4); dash()
+            put(high & 0xFFFF, nibbles: 4); dash()
+            put(low >> 48, nibbles: 4); dash()
+            put(low & 0xFFFF_FFFF_FFFF, nibbles: 12)
+            return index
+        }
+    }
+}
