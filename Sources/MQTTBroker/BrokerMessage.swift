@@ -78,4 +78,7 @@ struct Delivery {
     var shareGroup: SubscriptionTree.SharedGroup? = nil
     /// The row of this delivery in the broker's store; 0 when it is not persisted.
     var storeID: Int64 = 0
+    /// Sent with DUP set even when it goes out for the first time in this run: restored from
+    /// the store without knowing whether it went out before (see ``Session/isInProcess``).
+    var redelivery = false
 }

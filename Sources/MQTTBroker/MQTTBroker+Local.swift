@@ -22,22 +22,11 @@ extension MQTTBroker {
     public func publish(topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
                         properties: MQTTProperties = [], publisher: String? = nil) async throws -> Int {
         guard MQTTTopic.isValidName(topic) else { throw MQTTBrokerError.invalidTopicName(topic) }
-        let state = self.state
-        // One hop to the loop: the work runs there once the state is restored (at once, usually).
-        return try await restored.futureResult.flatMap {
-            let now = NIODeadline.now()
-            let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
-            let journal = state.value.journal
-            let changesBefore = journal?.changeCount
-            let matched = state.value.publish(BrokerMessage(packet, topic: topic, publisher: publisher, now: now))
-            // With a data directory, a QoS 1/2 message is durable when this returns: the caller
-            // waits for the group holding what this publish recorded (retained message, deliveries
-            // to persistent sessions), not at all when it recorded nothing.
-            let recorded = journal.map { $0.changeCount != changesBefore } ?? false
-            let durable = qos == .atMostOnce || !recorded ? nil : journal?.whenDurable()
-            state.value.flushSoon()
-            return durable.map { $0.map { matched } } ?? state.value.loop.makeSucceededFuture(matched)
-        }.get()
+        let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
+        let (state, restored, queue) = (self.state, self.restored.futureResult, self.localPublishes)
+        return try await withUnsafeThrowingContinuation { continuation in
+            queue.enqueue(.init(packet: packet, publisher: publisher, continuation: continuation), state: state, restored: restored)
+        }
     }
 
     /// Opens (or resumes) the in-process session `clientID` with these subscriptions and returns
@@ -180,7 +169,8 @@ final class LocalAcknowledger: Sendable {
     /// Queues the acknowledgement and returns. The first one queued schedules a task on the
     /// broker's loop that applies all of them queued by then, so a busy session costs the loop
     /// one task per batch, and the engine no suspension per document. The loop runs its tasks in
-    /// order: anything asked of the broker after this returned sees the acknowledgement done.
+    /// order: a session query, subscribe or close asked after this returned sees the
+    /// acknowledgement done (a publish may join a batch queued before it).
     func acknowledge(_ id: UInt16, epoch: UInt64) {
         let first = pending.withLock { pending in
             pending.append((epoch, id))

@@ -25,6 +25,8 @@ public final class MQTTBroker: Service, Sendable {
     /// Completed once the store's state is restored (at once without a data directory): the
     /// in-process API waits for it, so a session it opens is never replaced by a stored one.
     let restored: EventLoopPromise<Void>
+    /// In-process publishes waiting for the loop (``publish(topic:payload:qos:retain:properties:publisher:)``).
+    let localPublishes = LocalPublishQueue()
 
     /// - Parameter dataDirectory: with one, sessions, subscriptions, retained messages and QoS 1/2
     ///   messages survive restarts and crashes in `<dataDirectory>/broker.sqlite` (see ``BrokerDurability``).

@@ -55,11 +55,17 @@ final class Session {
     var journal: BrokerJournal?
     /// Wall-clock milliseconds of the last disconnection, for the store's expiry on load.
     var disconnectedAt: Int64?
+    /// An in-process session (the engine's processes, bridges): its packet identifiers mean
+    /// nothing after a restart, since its subscriber restarts with the broker. So the store
+    /// does not follow a queued delivery going in flight (a write per message saved); after a
+    /// restart all its deliveries come again as queued, marked as redeliveries (DUP).
+    let isInProcess: Bool
 
     init(clientID: String, protocolVersion: MQTTProtocolVersion, window: Int) {
         self.clientID = clientID
         self.protocolVersion = protocolVersion
         self.window = window
+        self.isInProcess = clientID.hasPrefix(MQTTBroker.inProcessClientIDPrefix)
     }
 
     var queuedCount: Int { queue.count }
@@ -105,7 +111,7 @@ final class Session {
         let id = allocatePacketID()
         if let journal { persist(&delivery, packetID: id, journal) }
         inflight[id] = InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: .now())
-        if !connection.sendPublish(delivery, packetIdentifier: id, dup: false) { forget(inflight.removeValue(forKey: id)?.delivery) }
+        if !connection.sendPublish(delivery, packetIdentifier: id, dup: delivery.redelivery) { forget(inflight.removeValue(forKey: id)?.delivery) }
     }
 
     private func allocatePacketID() -> UInt16 {

@@ -106,9 +106,7 @@ public final class TrackingLog: Service, Sendable {
             logger.debug("tracking", metadata: metadata)
         }
         let time = Timestamp.iso8601(event.time)
-        var line = TrackingLine.encode(event, time: time)
-        line.append(0x0A)
-        append(line, day: String(time.prefix(10)))
+        append(TrackingLine.encode(event, time: time), day: String(time.prefix(10)))
     }
 
     /// Queues `line`; writes the queue when it is large, else makes sure a flush is scheduled.

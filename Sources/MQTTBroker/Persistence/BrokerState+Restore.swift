@@ -31,8 +31,10 @@ extension BrokerState {
         var inflight: [String: [(id: UInt16, delivery: Delivery, awaitingComplete: Bool)]] = [:]
         var queued: [String: [Delivery]] = [:]
         for stored in snapshot.deliveries {
-            let delivery = Delivery(message: stored.message.brokerMessage(clock: clock), qos: stored.qos, retain: stored.retain,
+            var delivery = Delivery(message: stored.message.brokerMessage(clock: clock), qos: stored.qos, retain: stored.retain,
                                     subscriptionIdentifiers: stored.subscriptionIdentifiers, storeID: stored.id)
+            // An in-process session's rows do not say whether they went out (Session.isInProcess).
+            delivery.redelivery = sessions[stored.clientID]?.isInProcess ?? false
             if let id = stored.packetID {
                 inflight[stored.clientID, default: []].append((id, delivery, stored.awaitingComplete))
             } else {

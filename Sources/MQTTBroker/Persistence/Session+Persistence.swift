@@ -11,7 +11,7 @@ extension Session {
     /// Records a QoS 1/2 delivery entering the queue (`packetID` nil) or going in flight.
     func persist(_ delivery: inout Delivery, packetID: UInt16?, _ journal: BrokerJournal) {
         if delivery.storeID != 0 {
-            journal.updateDelivery(id: delivery.storeID, packetID: packetID, awaitingComplete: false)
+            if !isInProcess { journal.updateDelivery(id: delivery.storeID, packetID: packetID, awaitingComplete: false) }
             return
         }
         delivery.storeID = journal.newDeliveryID()
