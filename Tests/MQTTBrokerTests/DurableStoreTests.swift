@@ -159,17 +159,54 @@ struct DurableStoreTests {
                 (try Int.fetchOne(db, sql: "PRAGMA user_version"), try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             try queue.close()
-            #expect(version == 1 && migrations.count == 1)
+            #expect(version == 2 && migrations.count == 2)
 
             try editStore(data, "PRAGMA user_version = 99")
             let before = try Data(contentsOf: file)
             let error = await #expect(throws: BrokerStoreError.self) { try await withDurableBroker(data: data) { _, _ in } }
-            #expect(error?.description == "broker store \(file.path): written by schema version 99, newer than this Junction's 1; refusing to start, the file is left unchanged")
+            #expect(error?.description == "broker store \(file.path): written by schema version 99, newer than this Junction's 2; refusing to start, the file is left unchanged")
             #expect(try Data(contentsOf: file) == before)
 
-            try editStore(data, "PRAGMA user_version = 1; INSERT INTO grdb_migrations VALUES ('v2: from the future')")
+            try editStore(data, "PRAGMA user_version = 2; INSERT INTO grdb_migrations VALUES ('v3: from the future')")
             let unknown = await #expect(throws: BrokerStoreError.self) { try await withDurableBroker(data: data) { _, _ in } }
             #expect(unknown?.reason == "written by a newer Junction (unknown schema migrations)")
+        }
+    }
+
+    @Test("A store of schema 1 is migrated to 2 (its delivery index dropped) and keeps its messages")
+    func migratesSchemaOne() async throws {
+        try await withTemporaryDirectory { data in
+            let clientID = MQTTBroker.inProcessClientID("process", unique("migrated"))
+            let filters = [MQTTSubscription(topicFilter: "m/#", qos: .atLeastOnce)]
+            try await withDurableBroker(data: data) { _, broker in
+                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters)
+                for i in 0..<3 { try await broker.publish(topic: "m/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
+                await subscription.close()
+            }
+            // What schema 1 left: the index, one migration, user_version 1.
+            try editStore(data, """
+                CREATE INDEX delivery_by_client ON delivery(client_id);
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v2:%';
+                PRAGMA user_version = 1;
+                """)
+            try await withDurableBroker(data: data) { _, broker in
+                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters)
+                var topics: [String] = []
+                for await delivery in subscription {
+                    topics.append(delivery.topic)
+                    await delivery.ack()
+                    if topics.count == 3 { break }
+                }
+                #expect(topics == ["m/0", "m/1", "m/2"])
+                await subscription.close()
+            }
+            let queue = try DatabaseQueue(path: data.appendingPathComponent(MQTTBroker.storeFileName).path)
+            let (version, indexes) = try await queue.read { db in
+                (try Int.fetchOne(db, sql: "PRAGMA user_version"),
+                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"))
+            }
+            try queue.close()
+            #expect(version == 2 && indexes.isEmpty)
         }
     }
 

@@ -200,22 +200,6 @@ final class BrokerStore: @unchecked Sendable {
     /// The statements of the per-message path, prepared once (no SQL lookup per operation).
     private var deliveryStatements: DeliveryStatements?
 
-    private struct DeliveryStatements {
-        let insert: Statement
-        let update: Statement
-        let delete: Statement
-
-        init(_ db: Database) throws {
-            insert = try db.makeStatement(sql: """
-                INSERT OR REPLACE INTO delivery (id, client_id, topic, payload, message_qos, message_retain, properties, expires_at,
-                  publisher, qos, retain, subscription_ids, packet_id, awaiting_complete)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-            update = try db.makeStatement(sql: "UPDATE delivery SET packet_id = ?, awaiting_complete = ? WHERE id = ?")
-            delete = try db.makeStatement(sql: "DELETE FROM delivery WHERE id = ?")
-        }
-    }
-
     private static func apply(_ operation: StoreOperation, _ db: Database, _ statements: DeliveryStatements) throws {
         switch operation {
         case .upsertSession(let s):
@@ -240,18 +224,12 @@ final class BrokerStore: @unchecked Sendable {
                                          encode(message.properties), message.expiresAt, message.publisher])
         case .setRetained(let topic, nil):
             try db.cachedStatement(sql: "DELETE FROM retained WHERE topic = ?").execute(arguments: [topic])
-        case .insertDelivery(let d):
-            let m = d.message
-            try statements.insert.execute(arguments: [
-                    d.id, d.clientID, m.topic, Data(m.payload.readableBytesView), m.qos.rawValue, m.retain,
-                    encode(m.properties), m.expiresAt, m.publisher, d.qos.rawValue, d.retain,
-                    d.subscriptionIdentifiers.isEmpty ? nil : d.subscriptionIdentifiers.map(String.init).joined(separator: ","),
-                    d.packetID, d.awaitingComplete,
-                ])
+        case .insertDelivery(let delivery):
+            try statements.insert(delivery, db)
         case .updateDelivery(let id, let packetID, let awaitingComplete):
-            try statements.update.execute(arguments: [packetID, awaitingComplete, id])
+            try statements.update(id: id, packetID: packetID, awaitingComplete: awaitingComplete, db)
         case .deleteDelivery(let id):
-            try statements.delete.execute(arguments: [id])
+            try statements.delete(id: id, db)
         case .addAwaitingRelease(let clientID, let packetID):
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO awaiting_release (client_id, packet_id) VALUES (?, ?)")
                 .execute(arguments: [clientID, packetID])

@@ -5,7 +5,7 @@ import GRDB
 /// before anything is written to it.
 enum BrokerStoreSchema {
     /// The schema version this code writes: the number of migrations below.
-    static let version = 1
+    static let version = 2
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -58,6 +58,15 @@ enum BrokerStoreSchema {
                   PRIMARY KEY (client_id, packet_id)
                 ) WITHOUT ROWID;
                 PRAGMA user_version = 1;
+                """)
+        }
+        migrator.registerMigration("v2: no index on delivery.client_id") { db in
+            // Kept up on every insert and delete, it cost a quarter of each message's write; it
+            // served only the deletion of a whole session's deliveries (clean start, expiry),
+            // which now reads the table.
+            try db.execute(sql: """
+                DROP INDEX delivery_by_client;
+                PRAGMA user_version = 2;
                 """)
         }
         return migrator
