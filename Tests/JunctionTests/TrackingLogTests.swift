@@ -42,6 +42,25 @@ struct TrackingLogTests {
         #expect(lines[2] == #"{"document":"d2","event":"completed","process":"p/with/slashes","time":"2026-05-28T20:26:40.123Z"}"#)
     }
 
+    @Test("durations are written as the shortest text of the same number")
+    func durations() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
+        let time = millis(1_780_000_000)
+        let durations: [Double] = [0, 0.005, 0.01, 0.1, 1.5, 2, 10.25, 999.999, 1234.567, 86_400_000.001, -3.25, 0.0000001, 1e20]
+        for (index, duration) in durations.enumerated() {
+            await log.record(TrackingEvent(time: time, event: .step, document: "d\(index)", process: "p", durationMs: duration))
+        }
+        log.flush()
+        let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
+        let decoder = TrackReport.makeDecoder()
+        let decoded = try lines.map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)).durationMs }
+        #expect(decoded == durations)
+        let texts = lines.map { line in line.split(separator: ",").first { $0.hasPrefix("\"durationMs\":") }.map { String($0.dropFirst(13)) } }
+        #expect(texts.prefix(11) == ["0", "0.005", "0.01", "0.1", "1.5", "2", "10.25", "999.999", "1234.567", "86400000.001", "-3.25"])
+    }
+
     @Test("a recorded line reaches the file by itself within the flush delay")
     func flushesByItself() async throws {
         let directory = try temporaryDirectory()

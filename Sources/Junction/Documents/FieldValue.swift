@@ -34,12 +34,15 @@ extension FieldPath {
             return document.topic.map(FieldValue.string)
         case .topicLevel(let level):
             guard let topic = document.topic else { return nil }
-            var index = 0
-            for part in topic.split(separator: "/", omittingEmptySubsequences: false) {
-                if index == level { return .string(String(part)) }
-                index += 1
+            // Walks to the level without splitting the whole topic (this runs per document).
+            let utf8 = topic.utf8
+            var start = utf8.startIndex
+            for _ in 0..<level {
+                guard let slash = utf8[start...].firstIndex(of: UInt8(ascii: "/")) else { return nil }
+                start = utf8.index(after: slash)
             }
-            return nil
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? utf8.endIndex
+            return .string(String(topic[start..<end]))
         case .payload(let components):
             guard let json = document.json() else {
                 return components.isEmpty ? .string(document.payloadText) : nil

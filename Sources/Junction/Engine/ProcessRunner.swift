@@ -83,7 +83,9 @@ public struct ProcessRunner: Service {
 
     /// Document properties from an MQTT message: qos, retain, dup, content type, user properties.
     static func properties(qos: MQTTQoS, retain: Bool, dup: Bool, _ mqtt: MQTTProperties) -> [String: String] {
-        var properties = ["qos": "\(qos.rawValue)", "retain": "\(retain)", "dup": "\(dup)"]
+        // Literals, not interpolation: this runs for every document.
+        var properties = ["qos": qos == .atMostOnce ? "0" : qos == .atLeastOnce ? "1" : "2",
+                          "retain": retain ? "true" : "false", "dup": dup ? "true" : "false"]
         for (name, value) in mqtt.userProperties { properties[name] = value }
         if let contentType = mqtt.contentType { properties["contentType"] = contentType }
         return properties

@@ -7,13 +7,18 @@ import Synchronization
 /// event, and the broker's counters sampled at scrape time.
 public final class EngineMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    private let counters = Mutex<[String: Counter]>([:])
+    private let counters = Mutex<[CounterKey: Counter]>([:])
+
+    private struct CounterKey: Hashable {
+        var process: String
+        var event: TrackingEvent.Kind
+    }
 
     public init() {}
 
     /// Counts one tracking event.
     func record(_ event: TrackingEvent) {
-        let key = "\(event.process)\u{0}\(event.event.rawValue)"
+        let key = CounterKey(process: event.process, event: event.event)
         let counter = counters.withLock { counters in
             if let counter = counters[key] { return counter }
             let counter = registry.makeCounter(
