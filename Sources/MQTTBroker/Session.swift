@@ -18,6 +18,8 @@ final class Session {
         var delivery: Delivery
         var state: InflightState
         var sentAt: NIODeadline
+        /// When it went in flight relative to the others: resends keep this order.
+        var order: UInt64 = 0
     }
 
     let clientID: String
@@ -38,7 +40,10 @@ final class Session {
     /// A will waiting out its Will Delay Interval after the connection closed.
     var pendingWill: (will: MQTTWill, task: Scheduled<Void>)?
 
-    private(set) var inflight: OrderedDictionary<UInt16, InflightEntry> = [:]
+    /// By packet id. A plain dictionary, ordered through ``InflightEntry/order`` when resending:
+    /// an ordered one removed each acknowledged message in O(window) (it shifted the rest).
+    private(set) var inflight: [UInt16: InflightEntry] = [:]
+    private var inflightOrder: UInt64 = 0
     private(set) var queue: Deque<Delivery> = []
     /// QoS 0 deliveries in `queue`: when there are none, a full queue drops its head without
     /// scanning (the scan cost O(queue length) per message and stalled the broker under overload).
@@ -110,7 +115,7 @@ final class Session {
         var delivery = delivery
         let id = allocatePacketID()
         if let journal { persist(&delivery, packetID: id, journal) }
-        inflight[id] = InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: .now())
+        putInflight(id, InflightEntry(delivery: delivery, state: .awaitingAck, sentAt: .now()))
         if !connection.sendPublish(delivery, packetIdentifier: id, dup: delivery.redelivery) { forget(inflight.removeValue(forKey: id)?.delivery) }
     }
 
@@ -168,7 +173,7 @@ final class Session {
     /// on reconnect, and for 3.1.1 sessions after `retryInterval`.
     func resendInflight(olderThan cutoff: NIODeadline? = nil, now: NIODeadline) {
         guard let connection else { return }
-        for (id, entry) in inflight {
+        for (id, entry) in inflightInOrder {
             if let cutoff, entry.sentAt > cutoff { continue }
             inflight[id]?.sentAt = now
             switch entry.state {
@@ -190,8 +195,8 @@ final class Session {
     /// Removes and returns the shared-subscription deliveries not yet acknowledged (in flight or
     /// queued), for another member of their group when this session ends.
     func takeSharedDeliveries() -> [Delivery] {
-        var taken = inflight.values.compactMap { $0.delivery.shareGroup == nil ? nil : $0.delivery }
-        inflight.removeAll { $0.value.delivery.shareGroup != nil }
+        var taken = inflightInOrder.compactMap { $0.entry.delivery.shareGroup == nil ? nil : $0.entry.delivery }
+        inflight = inflight.filter { $0.value.delivery.shareGroup == nil }
         taken += queue.filter { $0.shareGroup != nil }
         queue.removeAll { $0.shareGroup != nil }
         for delivery in taken { forget(delivery) }
@@ -201,8 +206,20 @@ final class Session {
 
     /// Restores an entry read from the store, keeping its packet id.
     func restoreInflight(_ id: UInt16, _ entry: InflightEntry) {
-        inflight[id] = entry
+        putInflight(id, entry)
         nextPacketID = id == .max ? 1 : id + 1
+    }
+
+    private func putInflight(_ id: UInt16, _ entry: InflightEntry) {
+        var entry = entry
+        inflightOrder += 1
+        entry.order = inflightOrder
+        inflight[id] = entry
+    }
+
+    /// The messages in flight in the order they went out.
+    private var inflightInOrder: [(id: UInt16, entry: InflightEntry)] {
+        inflight.sorted { $0.value.order < $1.value.order }.map { ($0.key, $0.value) }
     }
 
     /// Restores a queued delivery read from the store.
