@@ -54,7 +54,7 @@ struct RetentionTests {
         for day in ["2026-03-01", "2026-03-02", "2026-03-03", "2026-03-09"] {
             try Data("{}\n".utf8).write(to: folder.appendingPathComponent("\(day).jsonl"))
         }
-        await log.record(TrackingEvent(time: now, event: .received, document: "d", process: "p"))
+        log.record(TrackingEvent(time: now, event: .received, document: "d", process: "p"))
         log.flush()
         try Data("keep".utf8).write(to: folder.appendingPathComponent("other.txt"))
         // 7 days before 2026-03-10T08:00 is 2026-03-03T08:00: the 3rd had not ended yet.

@@ -27,7 +27,7 @@ struct TrackingLogTests {
                           durationMs: 12.345, error: "HTTP 503: \"busy\"\r\n"),
             TrackingEvent(time: time, event: .completed, document: "d2", process: "p/with/slashes"),
         ]
-        for event in events { await log.record(event) }
+        for event in events { log.record(event) }
         log.flush()
         let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
         #expect(lines.count == 3)
@@ -50,7 +50,7 @@ struct TrackingLogTests {
         let time = millis(1_780_000_000)
         let durations: [Double] = [0, 0.005, 0.01, 0.1, 1.5, 2, 10.25, 999.999, 1234.567, 86_400_000.001, -3.25, 0.0000001, 1e20]
         for (index, duration) in durations.enumerated() {
-            await log.record(TrackingEvent(time: time, event: .step, document: "d\(index)", process: "p", durationMs: duration))
+            log.record(TrackingEvent(time: time, event: .step, document: "d\(index)", process: "p", durationMs: duration))
         }
         log.flush()
         let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
@@ -67,7 +67,7 @@ struct TrackingLogTests {
         defer { try? FileManager.default.removeItem(at: directory) }
         let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
         let time = millis(1_780_000_000)
-        await log.record(TrackingEvent(time: time, event: .received, document: "alone", process: "p"))
+        log.record(TrackingEvent(time: time, event: .received, document: "alone", process: "p"))
         try await waitUntil("the line is in the file") {
             (try? String(contentsOf: log.file(for: time), encoding: .utf8))?.contains("\"alone\"") == true
         }
@@ -83,7 +83,7 @@ struct TrackingLogTests {
             for task in 0..<8 {
                 group.addTask {
                     for index in 0..<250 {
-                        await log.record(TrackingEvent(time: time, event: .step, document: "t\(task)-\(index)", process: "p",
+                        log.record(TrackingEvent(time: time, event: .step, document: "t\(task)-\(index)", process: "p",
                                                        fields: ["payload": String(repeating: "x", count: index)]))
                     }
                 }

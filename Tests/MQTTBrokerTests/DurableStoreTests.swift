@@ -173,6 +173,41 @@ struct DurableStoreTests {
         }
     }
 
+    @Test("Acknowledged messages are deleted from the store, runs and single ones alike; the rest come back after a restart", arguments: [BrokerDurability.batch, .sync])
+    func deletesRunsAndSingles(durability: BrokerDurability) async throws {
+        try await withTemporaryDirectory { data in
+            let settings = BrokerSettings.test.with { $0.durability = durability }
+            let clientID = MQTTBroker.inProcessClientID("process", unique("deletes"))
+            let filters = [MQTTSubscription(topicFilter: "d/#", qos: .atLeastOnce)]
+            // Acknowledged: a run (3...9), single ones (12, 15, 17), and the last one.
+            let acknowledged: Set<Int> = [3, 4, 5, 6, 7, 8, 9, 12, 15, 17, 19]
+            try await withDurableBroker(data: data, settings: settings) { _, broker in
+                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters, receiveMaximum: 20)
+                for i in 0..<20 { try await broker.publish(topic: "d/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
+                var taken = 0
+                for await delivery in subscription {
+                    if let n = Int(delivery.topic.dropFirst(2)), acknowledged.contains(n) { await delivery.ack() }
+                    taken += 1
+                    if taken == 20 { break }
+                }
+                await subscription.close()
+            }
+            try await withDurableBroker(data: data, settings: settings) { _, broker in
+                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters, receiveMaximum: 20)
+                var topics: [String] = []
+                for await delivery in subscription {
+                    topics.append(delivery.topic)
+                    await delivery.ack()
+                    if topics.count == 20 - acknowledged.count { break }
+                }
+                #expect(topics == (0..<20).filter { !acknowledged.contains($0) }.map { "d/\($0)" })
+                let info = try #require(try await broker.session(clientID: clientID))
+                #expect(info.inflight == 0 && info.queued == 0, "nothing acknowledged came back")
+                await subscription.close()
+            }
+        }
+    }
+
     @Test("A store of schema 1 is migrated to 2 (its delivery index dropped) and keeps its messages")
     func migratesSchemaOne() async throws {
         try await withTemporaryDirectory { data in

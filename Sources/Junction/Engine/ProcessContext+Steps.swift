@@ -13,7 +13,7 @@ extension ProcessContext {
             for var document in documents {
                 switch step {
                 case .filter(let condition):
-                    if condition.evaluate(document) { output.append(document) } else { await track(.filtered, document, step: index) }
+                    if condition.evaluate(document) { output.append(document) } else { track(.filtered, document, step: index) }
                     continue
                 case .set(let fields):
                     for (name, template) in fields { document.properties[name] = template.render(document) }
@@ -21,7 +21,7 @@ extension ProcessContext {
                     document.payload = map.apply(document)
                 case .route(let cases, let otherwise):
                     let branch = cases.first { $0.condition.evaluate(document) }?.steps ?? otherwise
-                    await track(.step, document, step: index)
+                    track(.step, document, step: index)
                     output += try await run(branch, [document])
                     continue
                 case .split(let field):
@@ -40,7 +40,7 @@ extension ProcessContext {
                 case .reply(let status, let body):
                     recordReply(status: status, body: body, &document)  // answered by the HTTP listen
                 }
-                if case .send = step {} else { await track(.step, document, step: index) }
+                if case .send = step {} else { track(.step, document, step: index) }
                 output.append(document)
             }
             documents = output
@@ -75,10 +75,10 @@ extension ProcessContext {
         while true {
             do {
                 let (topic, qos) = try await perform(send, &document, step: step)
-                await track(.sent, document, step: step, connector: send.connector, topic: topic, qos: qos)
+                track(.sent, document, step: step, connector: send.connector, topic: topic, qos: qos)
                 return
             } catch let error as ProcessError where !error.permanent && attempt < policy.attempts {
-                await track(.retried, document, step: step, connector: send.connector, error: error.message)
+                track(.retried, document, step: step, connector: send.connector, error: error.message)
                 let delays = policy.backoffMilliseconds
                 let delay = delays.isEmpty ? 1000 : delays[min(attempt - 1, delays.count - 1)]
                 try await Task.sleep(for: .milliseconds(delay))

@@ -106,13 +106,13 @@ public struct ProcessRunner: Service {
     public func process(_ document: inout Document, connector: String, options: OperationOptions, qos: MQTTQoS?) async -> Outcome {
         do {
             try await context.applyOptions(options, to: &document)
-            await context.track(.received, document, connector: connector, qos: qos)
+            context.track(.received, document, connector: connector, qos: qos)
             let outputs = try await context.run(context.definition.steps, [document])
-            await context.track(.completed, document)
+            context.track(.completed, document)
             return .completed(outputs)
         } catch {
             let processError = error as? ProcessError ?? ProcessError(message: "\(error)", permanent: false)
-            await context.track(.failed, document, step: processError.step, error: processError.message)
+            context.track(.failed, document, step: processError.step, error: processError.message)
             if await deadLetter(document, error: processError) { return .deadLettered(processError) }
             context.logger.error("document failed", metadata: [
                 "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(processError.message)",
@@ -132,7 +132,7 @@ public struct ProcessRunner: Service {
                         userProperties: [("junction.error", try Template(parsing: "{{properties.error}}"))], maxMessageSize: .max)
                 : .file(name: dead.target, append: false)
             let (topic, _) = try await context.perform(SendDefinition(connector: dead.connector, target: target), &letter, step: nil)
-            await context.track(.deadLettered, letter, connector: dead.connector, topic: topic, error: error.message)
+            context.track(.deadLettered, letter, connector: dead.connector, topic: topic, error: error.message)
             return true
         } catch {
             context.logger.error("dead letter failed", metadata: ["process.name": "\(context.name)", "error": "\(error)"])

@@ -93,7 +93,7 @@ public final class TrackingLog: Service, Sendable {
 
     static func dayString(_ date: Date) -> String { String(Timestamp.iso8601(date).prefix(10)) }
 
-    public func record(_ event: TrackingEvent) async {
+    public func record(_ event: TrackingEvent) {
         metrics?.record(event)
         if logger.logLevel <= .debug {
             var metadata: Logger.Metadata = [

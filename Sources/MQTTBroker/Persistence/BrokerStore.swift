@@ -191,7 +191,17 @@ final class BrokerStore: @unchecked Sendable {
                 self.deliveryStatements = statements
             }
             try db.inTransaction(.immediate) {
-                for operation in operations { try Self.apply(operation, db, statements) }
+                // Deletions go last, together: ids are never reused, so deleting a row after the
+                // group's other changes to it ends the same; together, runs of ids are one range.
+                var deleted: [Int64] = []
+                for operation in operations {
+                    if case .deleteDelivery(let id) = operation {
+                        deleted.append(id)
+                    } else {
+                        try Self.apply(operation, db, statements)
+                    }
+                }
+                try statements.delete(ids: deleted, db)
                 return .commit
             }
         }
@@ -229,7 +239,7 @@ final class BrokerStore: @unchecked Sendable {
         case .updateDelivery(let id, let packetID, let awaitingComplete):
             try statements.update(id: id, packetID: packetID, awaitingComplete: awaitingComplete, db)
         case .deleteDelivery(let id):
-            try statements.delete(id: id, db)
+            try statements.delete(ids: [id], db)
         case .addAwaitingRelease(let clientID, let packetID):
             try db.cachedStatement(sql: "INSERT OR REPLACE INTO awaiting_release (client_id, packet_id) VALUES (?, ?)")
                 .execute(arguments: [clientID, packetID])
