@@ -60,6 +60,33 @@ struct HTTPSendTests {
         }
     }
 
+    @Test("maxInFlight bounds the documents in flight: the rest wait in the broker's queue, then all go through")
+    func maxInFlightBackPressure() async throws {
+        let gate = Gate()
+        let server = RecordingServer(gate: gate)
+        try await server.run { port in
+            let harness = try EngineHarness(connectors: ["local": Self.broker, "api": Self.api(port)], processes: ["out": """
+                {"listen": {"connector": "local", "topic": "in/+", "qos": 1}, "maxInFlight": 3,
+                 "steps": [{"send": {"connector": "api", "path": "/{{topic[1]}}"}}]}
+                """])
+            try await harness.run { h in
+                for i in 0..<10 { try await h.broker.publish(topic: "in/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
+                var paths: [String] = []
+                for _ in 0..<3 { paths.append(try await server.next().path) }
+                // Three requests held at the gate; the other seven never left the broker.
+                let held = try #require(try await h.session("out"))
+                #expect(held.inflight == 3 && held.queued == 7, "\(held)")
+                await gate.release()
+                for _ in 0..<7 { paths.append(try await server.next().path) }
+                #expect(Set(paths) == Set((0..<10).map { "/base/\($0)" }))
+                try await waitUntil("every message acknowledged") {
+                    let info = try await h.session("out")
+                    return info?.inflight == 0 && info?.queued == 0
+                }
+            }
+        }
+    }
+
     @Test("A 404 is permanent: no retry, straight to the dead letter")
     func permanentStatus() async throws {
         let server = RecordingServer(script: [404])

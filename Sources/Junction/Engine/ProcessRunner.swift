@@ -64,20 +64,21 @@ public struct ProcessRunner: Service {
     }
 
     /// Runs `handle` for every element of `elements`, at most `limit` at a time (the process's
-    /// `maxInFlight`); returns when the sequence ended and every handler finished.
+    /// `maxInFlight`); returns when the sequence ended and every handler finished. `limit`
+    /// worker tasks take the elements from a ``WorkQueue`` (at most `limit` waiting in it): no
+    /// task is made per element.
     static func forEach<Elements: AsyncSequence>(_ elements: Elements, atMost limit: Int,
                                                  _ handle: @escaping @Sendable (Elements.Element) async -> Void) async
         where Elements.Failure == Never, Elements.Element: Sendable {
+        let queue = WorkQueue<Elements.Element>(capacity: limit)
         await withTaskGroup(of: Void.self) { group in
-            var running = 0
-            for await element in elements {
-                if running >= limit {
-                    await group.next()
-                    running -= 1
+            for _ in 0..<max(1, limit) {
+                group.addTask {
+                    while let element = await queue.next() { await handle(element) }
                 }
-                running += 1
-                group.addTask { await handle(element) }
             }
+            for await element in elements { await queue.push(element) }
+            queue.finish()
         }
     }
 
