@@ -8,14 +8,14 @@ enum TrackingLine {
     /// The line of `event` with `time` (``Timestamp/iso8601(_:)``), newline included.
     static func encode(_ event: TrackingEvent, time: String) -> [UInt8] {
         var line = Writer()
-        if let bytes = event.bytes { line.key("bytes"); line.integer(bytes) }
-        if let connector = event.connector { line.key("connector"); line.string(connector) }
-        line.key("document"); line.string(event.document)
-        if let duration = event.durationMs { line.key("durationMs"); line.number(duration) }
-        if let error = event.error { line.key("error"); line.string(error) }
-        line.key("event"); line.string(event.event.rawValue)
+        if let bytes = event.bytes { line.key(#""bytes":"#); line.integer(bytes) }
+        if let connector = event.connector { line.key(#""connector":"#); line.string(connector) }
+        line.key(#""document":"#); line.string(event.document)
+        if let duration = event.durationMs { line.key(#""durationMs":"#); line.number(duration) }
+        if let error = event.error { line.key(#""error":"#); line.string(error) }
+        line.key(#""event":"#); line.string(event.event.rawValue)
         if let fields = event.fields {
-            line.key("fields")
+            line.key(#""fields":"#)
             line.out.append(UInt8(ascii: "{"))
             for (index, name) in fields.keys.sorted().enumerated() {
                 if index > 0 { line.out.append(UInt8(ascii: ",")) }
@@ -25,11 +25,11 @@ enum TrackingLine {
             }
             line.out.append(UInt8(ascii: "}"))
         }
-        line.key("process"); line.string(event.process)
-        if let qos = event.qos { line.key("qos"); line.integer(qos) }
-        if let step = event.step { line.key("step"); line.integer(step) }
-        line.key("time"); line.string(time)
-        if let topic = event.topic { line.key("topic"); line.string(topic) }
+        line.key(#""process":"#); line.string(event.process)
+        if let qos = event.qos { line.key(#""qos":"#); line.integer(qos) }
+        if let step = event.step { line.key(#""step":"#); line.integer(step) }
+        line.key(#""time":"#); line.string(time)
+        if let topic = event.topic { line.key(#""topic":"#); line.string(topic) }
         line.out.append(UInt8(ascii: "}"))
         line.out.append(0x0A)
         return line.out
@@ -45,13 +45,11 @@ enum TrackingLine {
             self.out.reserveCapacity(out.count + 256)
         }
 
-        mutating func key(_ name: StaticString) {
+        /// `quotedKey` is the key as written, quotes and colon included: `"bytes":`.
+        mutating func key(_ quotedKey: StaticString) {
             out.append(first ? UInt8(ascii: "{") : UInt8(ascii: ","))
             first = false
-            out.append(UInt8(ascii: "\""))
-            name.withUTF8Buffer { out.append(contentsOf: $0) }
-            out.append(UInt8(ascii: "\""))
-            out.append(UInt8(ascii: ":"))
+            out.append(contentsOf: UnsafeBufferPointer(start: quotedKey.utf8Start, count: quotedKey.utf8CodeUnitCount))
         }
 
         mutating func integer(_ value: Int) {

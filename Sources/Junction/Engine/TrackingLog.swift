@@ -106,7 +106,7 @@ public final class TrackingLog: Service, Sendable {
             logger.debug("tracking", metadata: metadata)
         }
         let time = Timestamp.iso8601(event.time)
-        append(TrackingLine.encode(event, time: time), day: String(time.prefix(10)))
+        append(TrackingLine.encode(event, time: time), day: String(decoding: time.utf8.prefix(10), as: UTF8.self))
     }
 
     /// Queues `line`; writes the queue when it is large, else makes sure a flush is scheduled.
