@@ -14,7 +14,8 @@
 # Tracking stays on, as in production: every document writes its JSON lines.
 #
 # Environment: BENCH_SECONDS (default 5) seconds of the broker row; BENCH_MESSAGES (default 100000)
-# messages through each process; BENCH_LATENCY_SECONDS (default 10). Expects the release build
+# messages through each process; BENCH_LATENCY_SECONDS (default 10); BENCH_WARMUP (default 20000)
+# messages through the broker and the relay before rows 1 and 2, not counted. Expects the release build
 # (`swift build -c release --product junction`, the Makefile target does it) and nginx.
 set -euo pipefail
 
@@ -22,6 +23,7 @@ cd "$(dirname "$0")/.."
 seconds=${BENCH_SECONDS:-5}
 messages=${BENCH_MESSAGES:-100000}
 latency_seconds=${BENCH_LATENCY_SECONDS:-10}
+warmup=${BENCH_WARMUP:-20000}
 junction=${JUNCTION:-.build/release/junction}
 nginx=${NGINX:-/usr/sbin/nginx}
 
@@ -113,6 +115,10 @@ bench() {
   sleep 1
 }
 
+# Warm-up, not counted: the first messages through a fresh daemon also grow the store's files
+# and the allocator's pools.
+bench warmup-broker scenario -P 1 -S 1 -t bench/direct -f bench/direct -q 1 -s 64 -L "$warmup" --inflight 100 --drain 30
+bench warmup-relay scenario -P 1 -S 1 -t bench/in/0 -f 'bench/out/#' --fan-out 1 -q 1 -s 64 -L "$warmup" --inflight 100 --drain 60
 bench broker scenario -P 1 -S 1 -t bench/direct -f bench/direct -q 1 -s 64 -d "$seconds" --inflight 100 --drain 30
 bench relay scenario -P 1 -S 1 -t bench/in/0 -f 'bench/out/#' --fan-out 1 -q 1 -s 64 -L "$messages" --inflight 100 --drain 120
 
