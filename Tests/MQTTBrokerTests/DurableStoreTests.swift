@@ -74,43 +74,6 @@ struct DurableStoreTests {
         }
     }
 
-    @Test("An in-process session's unacknowledged messages, in flight or queued, come back after a restart in order, marked dup", arguments: [BrokerDurability.batch, .sync])
-    func inProcessSessionRestored(durability: BrokerDurability) async throws {
-        try await withTemporaryDirectory { data in
-            let settings = BrokerSettings.test.with { $0.durability = durability }
-            let clientID = MQTTBroker.inProcessClientID("process", unique("restored"))
-            let filters = [MQTTSubscription(topicFilter: "jobs/#", qos: .atLeastOnce)]
-            try await withDurableBroker(data: data, settings: settings) { _, broker in
-                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters, receiveMaximum: 2)
-                for i in 0..<6 { try await broker.publish(topic: "jobs/\(i)", payload: ByteBuffer(string: "j\(i)"), qos: .atLeastOnce) }
-                var iterator = subscription.makeAsyncIterator()
-                // j0 done; j1 taken and never finished; j2 went in flight after j0's ack (after its
-                // insert was durable); j3...j5 still queued at the stop.
-                let j0 = try #require(await iterator.next())
-                await j0.ack()
-                _ = try #require(await iterator.next())
-                _ = try #require(await iterator.next())
-                let info = try #require(try await broker.session(clientID: clientID))
-                #expect(info.inflight == 2 && info.queued == 3)
-                await subscription.close()
-            }
-            try await withDurableBroker(data: data, settings: settings) { _, broker in
-                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters, receiveMaximum: 8)
-                var topics: [String] = []
-                for try await delivery in subscription {
-                    #expect(delivery.dup, "\(delivery.topic) may have been taken before the restart")
-                    topics.append(delivery.topic)
-                    await delivery.ack()
-                    if topics.count == 5 { break }
-                }
-                #expect(topics == ["jobs/1", "jobs/2", "jobs/3", "jobs/4", "jobs/5"])
-                let info = try #require(try await broker.session(clientID: clientID))
-                #expect(info.inflight == 0 && info.queued == 0)
-                await subscription.close()
-            }
-        }
-    }
-
     @Test("Sessions and messages that expired while the broker was down are dropped on load")
     func expiryOnLoad() async throws {
         try await withTemporaryDirectory { data in
@@ -170,78 +133,6 @@ struct DurableStoreTests {
             try editStore(data, "PRAGMA user_version = 2; INSERT INTO grdb_migrations VALUES ('v3: from the future')")
             let unknown = await #expect(throws: BrokerStoreError.self) { try await withDurableBroker(data: data) { _, _ in } }
             #expect(unknown?.reason == "written by a newer Junction (unknown schema migrations)")
-        }
-    }
-
-    @Test("Acknowledged messages are deleted from the store, runs and single ones alike; the rest come back after a restart", arguments: [BrokerDurability.batch, .sync])
-    func deletesRunsAndSingles(durability: BrokerDurability) async throws {
-        try await withTemporaryDirectory { data in
-            let settings = BrokerSettings.test.with { $0.durability = durability }
-            let clientID = MQTTBroker.inProcessClientID("process", unique("deletes"))
-            let filters = [MQTTSubscription(topicFilter: "d/#", qos: .atLeastOnce)]
-            // Acknowledged: a run (3...9), single ones (12, 15, 17), and the last one.
-            let acknowledged: Set<Int> = [3, 4, 5, 6, 7, 8, 9, 12, 15, 17, 19]
-            try await withDurableBroker(data: data, settings: settings) { _, broker in
-                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters, receiveMaximum: 20)
-                for i in 0..<20 { try await broker.publish(topic: "d/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
-                var taken = 0
-                for await delivery in subscription {
-                    if let n = Int(delivery.topic.dropFirst(2)), acknowledged.contains(n) { await delivery.ack() }
-                    taken += 1
-                    if taken == 20 { break }
-                }
-                await subscription.close()
-            }
-            try await withDurableBroker(data: data, settings: settings) { _, broker in
-                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters, receiveMaximum: 20)
-                var topics: [String] = []
-                for await delivery in subscription {
-                    topics.append(delivery.topic)
-                    await delivery.ack()
-                    if topics.count == 20 - acknowledged.count { break }
-                }
-                #expect(topics == (0..<20).filter { !acknowledged.contains($0) }.map { "d/\($0)" })
-                let info = try #require(try await broker.session(clientID: clientID))
-                #expect(info.inflight == 0 && info.queued == 0, "nothing acknowledged came back")
-                await subscription.close()
-            }
-        }
-    }
-
-    @Test("A store of schema 1 is migrated to 2 (its delivery index dropped) and keeps its messages")
-    func migratesSchemaOne() async throws {
-        try await withTemporaryDirectory { data in
-            let clientID = MQTTBroker.inProcessClientID("process", unique("migrated"))
-            let filters = [MQTTSubscription(topicFilter: "m/#", qos: .atLeastOnce)]
-            try await withDurableBroker(data: data) { _, broker in
-                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters)
-                for i in 0..<3 { try await broker.publish(topic: "m/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
-                await subscription.close()
-            }
-            // What schema 1 left: the index, one migration, user_version 1.
-            try editStore(data, """
-                CREATE INDEX delivery_by_client ON delivery(client_id);
-                DELETE FROM grdb_migrations WHERE identifier LIKE 'v2:%';
-                PRAGMA user_version = 1;
-                """)
-            try await withDurableBroker(data: data) { _, broker in
-                let subscription = try await broker.subscribe(clientID: clientID, subscriptions: filters)
-                var topics: [String] = []
-                for await delivery in subscription {
-                    topics.append(delivery.topic)
-                    await delivery.ack()
-                    if topics.count == 3 { break }
-                }
-                #expect(topics == ["m/0", "m/1", "m/2"])
-                await subscription.close()
-            }
-            let queue = try DatabaseQueue(path: data.appendingPathComponent(MQTTBroker.storeFileName).path)
-            let (version, indexes) = try await queue.read { db in
-                (try Int.fetchOne(db, sql: "PRAGMA user_version"),
-                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"))
-            }
-            try queue.close()
-            #expect(version == 2 && indexes.isEmpty)
         }
     }
 
