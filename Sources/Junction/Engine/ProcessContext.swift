@@ -76,9 +76,10 @@ public struct ProcessContext: Sendable {
 
     func track(_ kind: TrackingEvent.Kind, _ document: Document, step: Int? = nil, connector: String? = nil, topic: String? = nil,
                qos: MQTTQoS? = nil, error: String? = nil) {
-        let duration = Date().timeIntervalSince(document.receivedAt) * 1000
+        let now = Date()
+        let duration = now.timeIntervalSince(document.receivedAt) * 1000
         tracking.record(TrackingEvent(
-            event: kind, document: document.id, process: name, step: step, connector: connector, topic: topic ?? document.topic,
+            time: now, event: kind, document: document.id, process: name, step: step, connector: connector, topic: topic ?? document.topic,
             qos: qos.map { Int($0.rawValue) }, bytes: document.payload.readableBytes, durationMs: (duration * 1000).rounded() / 1000,
             fields: document.tracked.isEmpty ? nil : document.tracked, error: error))
     }

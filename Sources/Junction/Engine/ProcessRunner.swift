@@ -49,9 +49,11 @@ public struct ProcessRunner: Service {
         context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)"])
         await withGracefulShutdownHandler {
             await Self.forEach(subscription, atMost: maxInFlight) { delivery in
-                var document = Document(id: DocumentID.make(), topic: delivery.topic, payload: delivery.payload,
+                let now = Date()
+                var document = Document(id: DocumentID.make(now: now), topic: delivery.topic, payload: delivery.payload,
                                         properties: Self.properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup,
-                                                                    delivery.properties))
+                                                                    delivery.properties),
+                                        receivedAt: now)
                 if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: delivery.qos) {
                     return  // stays unacknowledged: redelivered when the session resumes
                 }
