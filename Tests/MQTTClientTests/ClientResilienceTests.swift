@@ -3,6 +3,7 @@ import MQTTBroker
 @testable import MQTTClient
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// Staying connected, against Junction's broker: keepalive detects a dead connection, reconnects
@@ -174,7 +175,7 @@ struct ClientResilienceTests {
                 let inbox = Inbox()
                 let task = try await observer.feed(inbox, [MQTTSubscription(topicFilter: topic, qos: .atLeastOnce)])
                 try await MQTTClient.withConnection(configuration) { client in
-                    try await proxy.setUpstream(port: try await Mosquitto.freePort())
+                    try await proxy.setUpstream(port: try LoopbackPort.pick())
                     try await proxy.cut()
                     try await events.waitForDisconnection(1)
                     let waiting = (0..<3).map { i in Task { try await client.publish(to: topic, string: "q\(i)", qos: .atLeastOnce) } }
@@ -195,7 +196,7 @@ struct ClientResilienceTests {
     @Test("failover: servers are tried in turn, at the first connection and after a loss")
     func failover() async throws {
         try await withBroker { port in
-            let dead = try await Mosquitto.freePort()
+            let dead = try LoopbackPort.pick()
             var configuration = MQTTClientConfiguration.test(port: port)
             configuration.servers = [MQTTServer(host: "127.0.0.1", port: dead), MQTTServer(host: "127.0.0.1", port: port)]
             try await MQTTClient.withConnection(configuration) { client in
