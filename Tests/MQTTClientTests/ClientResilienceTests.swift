@@ -143,7 +143,7 @@ struct ClientResilienceTests {
                 let secondPort = try #require(try await second.start().first?.port)
                 // A retained message waits on the new broker: it arrives once the subscription is back.
                 try await MQTTClient.withConnection(.test(port: secondPort)) { other in
-                    try await other.publish(to: topic, string: "after", qos: .atLeastOnce, retain: true)
+                    _ = try await other.publish(to: topic, string: "after", qos: .atLeastOnce, retain: true)
                 }
                 try await proxy.setUpstream(port: secondPort)
                 try await events.waitForConnection(2)
@@ -184,7 +184,7 @@ struct ClientResilienceTests {
                         try await client.publish(to: topic, string: "one too many", qos: .atMostOnce)
                     }
                     try await proxy.setUpstream(port: port)
-                    for publish in waiting { try await publish.value }
+                    for publish in waiting { _ = try await publish.value }
                     try await inbox.waitForDistinct(3)
                     #expect(Set(await inbox.payloads) == ["q0", "q1", "q2"])
                 }

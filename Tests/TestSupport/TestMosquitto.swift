@@ -174,27 +174,9 @@ public final class TestMosquitto: Sendable {
         return LoopbackPort.isListening(pid: pid, port: port)
     }
 
-    /// Whether a TCP connection to 127.0.0.1:`port` is accepted within 500 ms.
-    public static func accepts(port: Int) -> Bool {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        if connected == 0 { return true }
-        guard errno == EINPROGRESS else { return false }
-        var descriptor = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-        guard poll(&descriptor, 1, 500) == 1 else { return false }
-        var error: Int32 = 0
-        var length = socklen_t(MemoryLayout<Int32>.size)
-        return getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 && error == 0
-    }
+    /// Whether a TCP connection to 127.0.0.1:`port` is accepted within 500 ms (see
+    /// ``LoopbackPort/accepts(_:milliseconds:)``): any program on it counts, see ``listens(on:)``.
+    public static func accepts(port: Int) -> Bool { LoopbackPort.accepts(port) }
 
     /// Why a launch or a wait failed.
     public struct Failure: Error, CustomStringConvertible {
