@@ -4,12 +4,13 @@ import MQTTBroker
 import MQTTClient
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// The embedded broker's bridge to a real Mosquitto, issue 6.
 @Suite("Engine: bridge of the embedded broker to an external broker", .timeLimit(.minutes(1)))
 struct BridgeTests {
-    static func connectors(_ up: UpstreamMosquitto) -> [String: String] {
+    static func connectors(_ up: TestMosquitto) -> [String: String] {
         ["local": """
             {"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}, "bridge": {"connector": "up", "topics": [
               {"pattern": "sensors/#", "direction": "out", "qos": 1, "remotePrefix": "site/"},
@@ -32,7 +33,7 @@ struct BridgeTests {
 
     @Test("Upstream stopped and restarted on the same port: nothing published locally meanwhile is lost, order kept")
     func outage() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "site/sensors/#") { _, received in
                 let harness = try ForwardingHarness(connectors: Self.connectors(up), processes: [:])
@@ -63,7 +64,7 @@ struct BridgeTests {
 
     @Test("Messages published upstream while the daemon is down wait in the bridge's session and reach a process after the restart")
     func inwardAcrossRestart() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             var connectors = Self.connectors(up)
             connectors["files"] = #"{"type": "file", "directory": "out"}"#
@@ -93,7 +94,7 @@ struct BridgeTests {
 
     @Test("Inward topics arrive renamed; a message bridged in is not bridged back out, nor one bridged out back in")
     func inwardAndNoLoops() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "sync/#") { remoteClient, remote in
                 // Retained upstream before the bridge starts: its arrival shows the inward subscription is active.

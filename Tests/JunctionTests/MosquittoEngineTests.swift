@@ -5,6 +5,7 @@ import MQTTClient
 import MQTTCore
 import NIOCore
 import Synchronization
+import TestSupport
 import Testing
 
 /// What an in-process subscription on the embedded broker received (acknowledged at once).
@@ -51,7 +52,7 @@ struct MosquittoEngineTests {
 
     @Test("Listen on Mosquitto (5.0, QoS 2; 3.1.1, QoS 1) and send back to Mosquitto (user properties, retained) and into the embedded broker")
     func relayThroughMosquitto() async throws {
-        try await withMosquitto { mosquitto in
+        try await withTestMosquitto { mosquitto in
             let url = "mqtt://127.0.0.1:\(mosquitto.port)"
             let harness = try EngineHarness(
                 connectors: ["local": Self.local,
@@ -116,7 +117,7 @@ struct MosquittoEngineTests {
 
     @Test("A message the engine could not process stays unacknowledged at Mosquitto and reaches the next run of the process")
     func unacknowledgedUntilProcessed() async throws {
-        try await withMosquitto { mosquitto in
+        try await withTestMosquitto { mosquitto in
             let (root, definitions) = try definitionFolder(
                 connectors: ["local": Self.local, "out": #"{"type": "file", "directory": "blocked"}"#,
                              "mosq": #"{"type": "mqtt", "url": "mqtt://127.0.0.1:\#(mosquitto.port)", "sessionExpiry": "10m"}"#],

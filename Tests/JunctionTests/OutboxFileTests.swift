@@ -4,6 +4,7 @@ import Junction
 import MQTTBroker
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// An outbox file the engine cannot use (not a database, or written by a newer version) is
@@ -11,10 +12,10 @@ import Testing
 @Suite("Engine: unusable outbox files", .timeLimit(.minutes(1)))
 struct OutboxFileTests {
     func failedSend(prepare: (URL) throws -> Void) async throws -> (ForwardingHarness, String) {
-        try await withUpstreamMosquitto { up in try await failedSend(up, prepare: prepare) }  // never started
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in try await failedSend(up, prepare: prepare) }  // never started
     }
 
-    func failedSend(_ up: UpstreamMosquitto, prepare: (URL) throws -> Void) async throws -> (ForwardingHarness, String) {
+    func failedSend(_ up: TestMosquitto, prepare: (URL) throws -> Void) async throws -> (ForwardingHarness, String) {
         let harness = try ForwardingHarness(connectors: ["local": StoreAndForwardTests.local, "up": StoreAndForwardTests.upstream(up.url)],
                                             processes: ["fwd": StoreAndForwardTests.forwarding(maxInFlight: 1)])
         let data = harness.root.appendingPathComponent(".junction")
@@ -40,7 +41,7 @@ struct OutboxFileTests {
 
     @Test("An unreadable row is dropped and does not hold up the messages behind it")
     func unreadableRow() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
                 let harness = try ForwardingHarness(connectors: ["local": StoreAndForwardTests.local, "up": StoreAndForwardTests.upstream(up.url)],

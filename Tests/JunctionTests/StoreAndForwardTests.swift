@@ -3,6 +3,7 @@ import Junction
 import MQTTBroker
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// Store-and-forward of sends to an external broker (a real Mosquitto, started late, stopped
@@ -30,7 +31,7 @@ struct StoreAndForwardTests {
 
     @Test("Remote down at first: sends complete once stored, survive an engine restart, and arrive in order when it comes up")
     func remoteDownThenUp() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
                 await up.terminate()  // the subscriber's session stays in Mosquitto's database
@@ -58,7 +59,7 @@ struct StoreAndForwardTests {
 
     @Test("whenFull block: sends beyond the bound wait unacknowledged, and go through once the link returns")
     func whenFullBlock() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
                 await up.terminate()
@@ -87,7 +88,7 @@ struct StoreAndForwardTests {
 
     @Test("whenFull block at shutdown: the waiting sends are stored beyond the bound, not failed, and forwarded after the restart")
     func whenFullBlockAtShutdown() async throws {
-        try await withUpstreamMosquitto { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
                 await up.terminate()
@@ -115,7 +116,7 @@ struct StoreAndForwardTests {
 
     @Test("A message the external broker refuses is dead-lettered and does not hold up the ones behind it")
     func refusedUpstream() async throws {
-        try await withUpstreamMosquitto(extraConfiguration: ["acl_file $DIR/acl"]) { up in
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0), extraConfiguration: ["acl_file $DIR/acl"]) { up in
             try "topic readwrite out/ok/#\n".write(to: up.directory.appendingPathComponent("acl"), atomically: true, encoding: .utf8)
             try await up.start()
             try await withUpstreamSubscriber(up, filter: "out/#") { _, received in
@@ -144,7 +145,7 @@ struct StoreAndForwardTests {
 
     @Test("whenFull deadLetter: sends beyond the bound go to the process's dead letter and are acknowledged")
     func whenFullDeadLetter() async throws {
-        try await withUpstreamMosquitto { up in  // prepared, never started: the remote stays down
+        try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in  // prepared, never started: the remote stays down
             let harness = try ForwardingHarness(
                 connectors: ["local": Self.local, "up": Self.upstream(up.url, #"{"maxMessages": 2, "maxBytes": "1KB", "whenFull": "deadLetter"}"#)],
                 processes: ["fwd": Self.forwarding(maxInFlight: 1, onError: #", "onError": {"deadLetter": {"connector": "local", "topic": "dead/fwd"}}"#)])

@@ -5,37 +5,8 @@ import MQTTBroker
 import MQTTCore
 import MQTTTransport
 import NIOCore
+import TestSupport
 import Testing
-
-/// The TLS test certificates of Tests/Scripts/make-test-certs.sh (openssl), made once per test
-/// process in a temporary folder.
-enum JunctionTestCertificates {
-    static let folder: Result<URL, ProcessError> = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("junction-certs-\(UUID().uuidString.prefix(8))")
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Scripts/make-test-certs.sh")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = ["-c", "mkdir -p \"$1\" && exec bash \"$2\" \"$1\"", "certs", directory.path, script.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        do {
-            try process.run()
-            DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-            process.waitUntilExit()
-            watchdog.cancel()
-        } catch {
-            return .failure(ProcessError(message: "cannot run \(script.path): \(error)", permanent: true))
-        }
-        guard process.terminationStatus == 0 else {
-            return .failure(ProcessError(message: "making test certificates failed (is openssl installed?)", permanent: true))
-        }
-        return .success(directory)
-    }()
-
-    static func path(_ file: String) throws -> String { try folder.get().appendingPathComponent(file).path }
-}
 
 @Suite("Transport definitions: listener TLS and WebSocket, warnings, HTTPS listener", .timeLimit(.minutes(1)))
 struct TransportDefinitionTests {
@@ -50,7 +21,7 @@ struct TransportDefinitionTests {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("junction-defs-\(UUID().uuidString.prefix(8))/Connectors")
         try FileManager.default.createDirectory(at: folder.appendingPathComponent("certs"), withIntermediateDirectories: true)
         for name in ["ca.pem", "server.pem", "server.key", "client.pem", "client.key"] {
-            try FileManager.default.copyItem(atPath: try JunctionTestCertificates.path(name), toPath: folder.appendingPathComponent("certs/\(name)").path)
+            try FileManager.default.copyItem(atPath: try TestCertificateFolder.path(name), toPath: folder.appendingPathComponent("certs/\(name)").path)
         }
         return folder
     }
@@ -148,15 +119,15 @@ struct TransportDefinitionTests {
 
     @Test("An http-listener with tls serves HTTPS; with required client certificates a request without one is refused")
     func httpsListener() async throws {
-        let ca = try JunctionTestCertificates.path("ca.pem")
-        let (cert, key) = (try JunctionTestCertificates.path("server.pem"), try JunctionTestCertificates.path("server.key"))
+        let ca = try TestCertificateFolder.path("ca.pem")
+        let (cert, key) = (try TestCertificateFolder.path("server.pem"), try TestCertificateFolder.path("server.key"))
         let harness = try EngineHarness(
             connectors: ["local": #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#,
                          "web": #"{"type": "http-listener", "host": "127.0.0.1", "port": 0, "tls": {"certificate": "\#(cert)", "key": "\#(key)", "ca": "\#(ca)", "clientCertificates": "required"}}"#],
             processes: ["echo": #"{"listen": {"connector": "web", "path": "/echo", "method": "POST"}, "steps": [{"reply": {"status": 200, "body": "secure {{payload}}"}}]}"#])
         try await harness.runHTTP(connector: "web", routes: ["POST /echo"]) { _, port in
             let client = CurlClient()
-            let client1 = TLSDefinition.files(ca: ca, certificate: try JunctionTestCertificates.path("client.pem"), key: try JunctionTestCertificates.path("client.key"))
+            let client1 = TLSDefinition.files(ca: ca, certificate: try TestCertificateFolder.path("client.pem"), key: try TestCertificateFolder.path("client.key"))
             let ok = try await client.perform(CurlRequest(url: "https://localhost:\(port)/echo", method: "POST", body: Array("hi".utf8), tls: client1))
             #expect(ok.status == 200 && String(buffer: ok.body) == "secure hi")
             await #expect(throws: (any Error).self, "no client certificate") {
@@ -173,9 +144,9 @@ struct TransportDefinitionTests {
 
     @Test("A process listens on an external broker over mqtts:// (CA and client certificate from the connector) and sends over wss://")
     func externalBrokerOverTLS() async throws {
-        let ca = try JunctionTestCertificates.path("ca.pem")
-        let (cert, key) = (try JunctionTestCertificates.path("server.pem"), try JunctionTestCertificates.path("server.key"))
-        let (clientCert, clientKey) = (try JunctionTestCertificates.path("client.pem"), try JunctionTestCertificates.path("client.key"))
+        let ca = try TestCertificateFolder.path("ca.pem")
+        let (cert, key) = (try TestCertificateFolder.path("server.pem"), try TestCertificateFolder.path("server.key"))
+        let (clientCert, clientKey) = (try TestCertificateFolder.path("client.pem"), try TestCertificateFolder.path("client.key"))
         var strict = BrokerListener(host: "127.0.0.1", port: 0)
         strict.tls = ListenerTLS(certificateFile: cert, keyFile: key, caFile: ca, clientCertificates: .required)
         var wss = BrokerListener(host: "127.0.0.1", port: 0)

@@ -3,6 +3,7 @@ import MQTTBroker
 @testable import MQTTClient
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// Staying connected, against Junction's broker: keepalive detects a dead connection, reconnects
@@ -142,7 +143,7 @@ struct ClientResilienceTests {
                 let secondPort = try #require(try await second.start().first?.port)
                 // A retained message waits on the new broker: it arrives once the subscription is back.
                 try await MQTTClient.withConnection(.test(port: secondPort)) { other in
-                    try await other.publish(to: topic, string: "after", qos: .atLeastOnce, retain: true)
+                    _ = try await other.publish(to: topic, string: "after", qos: .atLeastOnce, retain: true)
                 }
                 try await proxy.setUpstream(port: secondPort)
                 try await events.waitForConnection(2)
@@ -174,7 +175,7 @@ struct ClientResilienceTests {
                 let inbox = Inbox()
                 let task = try await observer.feed(inbox, [MQTTSubscription(topicFilter: topic, qos: .atLeastOnce)])
                 try await MQTTClient.withConnection(configuration) { client in
-                    try await proxy.setUpstream(port: try await Mosquitto.freePort())
+                    try await proxy.setUpstream(port: try LoopbackPort.pick())
                     try await proxy.cut()
                     try await events.waitForDisconnection(1)
                     let waiting = (0..<3).map { i in Task { try await client.publish(to: topic, string: "q\(i)", qos: .atLeastOnce) } }
@@ -183,7 +184,7 @@ struct ClientResilienceTests {
                         try await client.publish(to: topic, string: "one too many", qos: .atMostOnce)
                     }
                     try await proxy.setUpstream(port: port)
-                    for publish in waiting { try await publish.value }
+                    for publish in waiting { _ = try await publish.value }
                     try await inbox.waitForDistinct(3)
                     #expect(Set(await inbox.payloads) == ["q0", "q1", "q2"])
                 }
@@ -195,7 +196,7 @@ struct ClientResilienceTests {
     @Test("failover: servers are tried in turn, at the first connection and after a loss")
     func failover() async throws {
         try await withBroker { port in
-            let dead = try await Mosquitto.freePort()
+            let dead = try LoopbackPort.pick()
             var configuration = MQTTClientConfiguration.test(port: port)
             configuration.servers = [MQTTServer(host: "127.0.0.1", port: dead), MQTTServer(host: "127.0.0.1", port: port)]
             try await MQTTClient.withConnection(configuration) { client in

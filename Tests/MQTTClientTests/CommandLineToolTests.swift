@@ -1,6 +1,7 @@
 import Foundation
 import MQTTBroker
 import MQTTCore
+import TestSupport
 import Testing
 
 /// `junction pub` and `junction sub`, the built executable run as a child process, against
@@ -162,7 +163,7 @@ struct CommandLineToolTests {
         var settings = BrokerSettings.clientTest
         settings.acl = [BrokerACLRule(.deny, .publish, topic: "denied/#"), BrokerACLRule(.allow, .all, topic: "#")]
         try await withBroker(settings: settings) { port in
-            let dead = try await Mosquitto.freePort()
+            let dead = try LoopbackPort.pick()
             let p = ["-p", "\(port)"]
             let cases: [(arguments: [String], status: Int32)] = [
                 (["pub"] + p + ["-t", "ok", "-m", "x", "-q", "1"], 0),

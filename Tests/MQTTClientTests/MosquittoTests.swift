@@ -1,6 +1,7 @@
 @testable import MQTTClient
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// MQTTClient against a real Mosquitto (Debian package), started by each test on a free
@@ -18,7 +19,7 @@ struct MosquittoTests {
 
     @Test("QoS 0/1/2 both ways through Mosquitto", arguments: MQTTProtocolVersion.allCases, MQTTQoS.allCases)
     func qosBothDirections(version: MQTTProtocolVersion, qos: MQTTQoS) async throws {
-        try await withMosquitto { mosquitto in
+        try await withTestMosquitto(persistence: .on(autosaveInterval: 1)) { mosquitto in
             let topic = unique("flow")
             try await MQTTClient.withConnection(.test(port: mosquitto.port, version: version)) { a in
                 try await MQTTClient.withConnection(.test(port: mosquitto.port, version: version)) { b in
@@ -44,7 +45,7 @@ struct MosquittoTests {
 
     @Test("5.0 properties round trip through Mosquitto, with topic aliases and a subscription identifier")
     func propertiesRoundTrip() async throws {
-        try await withMosquitto { mosquitto in
+        try await withTestMosquitto(persistence: .on(autosaveInterval: 1)) { mosquitto in
             let topic = unique("props")
             var publisher = MQTTClientConfiguration.test(port: mosquitto.port)
             publisher.useTopicAliases = true
@@ -82,7 +83,7 @@ struct MosquittoTests {
 
     @Test("Mosquitto publishes the will when the connection ends abruptly", arguments: MQTTProtocolVersion.allCases)
     func willOnAbruptClose(version: MQTTProtocolVersion) async throws {
-        try await withMosquitto { mosquitto in
+        try await withTestMosquitto(persistence: .on(autosaveInterval: 1)) { mosquitto in
             let proxy = try await TestProxy.start(upstreamPort: mosquitto.port)
             defer { Task { await proxy.close() } }
             let topic = unique("will")
@@ -134,7 +135,7 @@ struct MosquittoTests {
     @Test("SIGKILL in the middle of a stream: sessions resume, nothing lost, QoS 2 exactly once",
           arguments: MQTTProtocolVersion.allCases, [MQTTQoS.atLeastOnce, .exactlyOnce])
     func killedInTheMiddle(version: MQTTProtocolVersion, qos: MQTTQoS) async throws {
-        try await withMosquitto(autosaveInterval: 0) { mosquitto in
+        try await withTestMosquitto(persistence: .on(autosaveInterval: 0)) { mosquitto in
             let proxy = try await TestProxy.start(upstreamPort: mosquitto.port)
             defer { Task { await proxy.close() } }
             let topic = unique("kill")
@@ -173,7 +174,7 @@ struct MosquittoTests {
                 // 5. Meanwhile the application finishes what it holds and publishes more.
                 try await inbox.release()
                 let whileDown = Task { for i in 30..<40 { try await publisher.publish(to: topic, string: "m\(i)", qos: qos) } }
-                try await mosquitto.restart()
+                try await mosquitto.start()
                 try await inFlight.value
                 try await whileDown.value
                 try await inbox.waitForDistinct(40, timeout: .seconds(20))

@@ -1,6 +1,6 @@
 import Foundation
 import MQTTBroker
-import NIOPosix
+import TestSupport
 import Testing
 
 /// TLS 1.2 is the minimum of our TLS listener: real TLS 1.1 clients (Python's ssl module and
@@ -72,14 +72,6 @@ struct TLSMinimumVersionTests {
         }
     }
 
-    /// A free loopback port (bound then released; s_server cannot report a port 0 it bound).
-    static func freePort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-        defer { channel.close(promise: nil) }
-        guard let port = channel.localAddress?.port else { throw TestFailure("no port") }
-        return port
-    }
-
     @Test("openssl s_client -tls1_1 (security level 0) completes with a TLS 1.1 s_server but is refused by our listener; -tls1_2 connects")
     func opensslClient() async throws {
         let openssl = try TransportInteropTests.tool("openssl")
@@ -89,7 +81,7 @@ struct TLSMinimumVersionTests {
                                        timeout: .seconds(20))
         }
         // Control: openssl's own TLS 1.1 server (one connection) accepts the same client.
-        let port = try await Self.freePort()
+        let port = try LoopbackPort.pick()  // s_server cannot report a port 0 it bound
         let server = try ChildProcess(openssl, ["s_server", "-accept", "127.0.0.1:\(port)", "-naccept", "1", "-www", "-tls1_1",
                                                 "-cipher", "DEFAULT:@SECLEVEL=0", "-cert", try TestCertificates.pem("server"),
                                                 "-key", try TestCertificates.key("server")])

@@ -4,6 +4,7 @@ import MQTTClient
 import MQTTCore
 import MQTTTransport
 import NIOCore
+import TestSupport
 import Testing
 
 /// Connects with `configuration`, subscribes, publishes at QoS 1 and receives it back: MQTT
@@ -153,10 +154,10 @@ struct MosquittoTLSTests {
 
     @Test("mqtts to Mosquitto: server-authenticated, then with a required client certificate (missing one refused)")
     func mosquittoTLS() async throws {
-        let open = try await Mosquitto.freePort()
-        let strict = try await Mosquitto.freePort()
+        let open = try LoopbackPort.pick()
+        let strict = try LoopbackPort.pick()
         let lines = try Self.tlsConfiguration(port: open, requireCertificate: false) + Self.tlsConfiguration(port: strict, requireCertificate: true)
-        try await withMosquitto(extraConfiguration: lines) { mosquitto in
+        try await withTestMosquitto(persistence: .on(autosaveInterval: 1), extraConfiguration: lines) { mosquitto in
             try await poll(timeout: .seconds(20), "mosquitto's TLS listeners") { mosquitto.listens(on: open) && mosquitto.listens(on: strict) ? true : nil }
             for version in MQTTProtocolVersion.allCases {
                 try await roundTrip(.test(port: open, transport: .tls, tls: try TestCertificates.client(), version: version))

@@ -7,6 +7,7 @@ import MQTTCore
 import NIOCore
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
 
 /// Definitions in a temporary folder whose data directory outlives one engine run, so a second
@@ -91,7 +92,7 @@ final class Received: Sendable {
 
 /// A persistent-session subscriber on the upstream Mosquitto (reconnecting across its restarts)
 /// collecting what arrives on `filter`; `body` runs while it is subscribed.
-func withUpstreamSubscriber(_ mosquitto: UpstreamMosquitto, clientID: String = "checker", filter: String,
+func withUpstreamSubscriber(_ mosquitto: TestMosquitto, clientID: String = "checker", filter: String,
                             _ body: @Sendable (MQTTClient, Received) async throws -> Void) async throws {
     var configuration = MQTTClientConfiguration(host: "127.0.0.1", port: mosquitto.port, clientID: clientID)
     configuration.cleanStart = false

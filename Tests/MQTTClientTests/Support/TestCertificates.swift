@@ -3,47 +3,13 @@ import MQTTBroker
 import MQTTClient
 import MQTTCore
 import MQTTTransport
+import TestSupport
 
-/// The TLS test certificates, made once per test process by Tests/Scripts/make-test-certs.sh
-/// (the `openssl` command) in a temporary folder removed at exit: a CA; `server` (localhost,
-/// 127.0.0.1); `client` (CN sensor-7, SAN device-42.example); expired, wrong-host and
-/// other-CA variants. See the script for the list.
+/// The TLS test certificates (see ``TestCertificateFolder``, which makes them once per test
+/// process) as the listener and client TLS set-ups of the client tests.
 enum TestCertificates {
-    private static let made: Result<URL, TestFailure> = {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("junction-certs-\(UUID().uuidString.prefix(8))")
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        } catch {
-            return .failure(TestFailure("cannot create \(directory.path): \(error)"))
-        }
-        certificateFolder = directory.path
-        atexit { if let folder = certificateFolder { try? FileManager.default.removeItem(atPath: folder) } }
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("Scripts/make-test-certs.sh")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [script.path, directory.path]
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return .failure(TestFailure("cannot run \(script.path): \(error)"))
-        }
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        watchdog.cancel()
-        guard process.terminationStatus == 0 else {
-            return .failure(TestFailure("making test certificates failed (is openssl installed?): \(String(decoding: stderr, as: UTF8.self))"))
-        }
-        return .success(directory)
-    }()
-
     /// The folder holding `<name>.pem` and `<name>.key`.
-    static func folder() throws -> URL { try made.get() }
+    static func folder() throws -> URL { try TestCertificateFolder.url() }
 
     /// The path of `<name>.pem`.
     static func pem(_ name: String) throws -> String { try folder().appendingPathComponent("\(name).pem").path }
@@ -63,8 +29,6 @@ enum TestCertificates {
                       verification: verification)
     }
 }
-
-nonisolated(unsafe) private var certificateFolder: String?
 
 /// A Junction broker with `listeners` (ports 0) for the duration of `body`, which gets the bound
 /// ports in listener order; always shut down.

@@ -28,6 +28,6 @@ enum BrokerKind: String, CaseIterable, Sendable, CustomStringConvertible {
 func withBroker<T>(_ kind: BrokerKind, settings: BrokerSettings = .clientTest, _ body: (_ port: Int) async throws -> T) async throws -> T {
     switch kind {
     case .junction: try await withBroker(settings: settings, body)
-    case .mosquitto: try await withMosquitto { try await body($0.port) }
+    case .mosquitto: try await withTestMosquitto(persistence: .on(autosaveInterval: 1)) { try await body($0.port) }
     }
 }
