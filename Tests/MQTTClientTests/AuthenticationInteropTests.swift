@@ -183,7 +183,7 @@ struct AuthenticationInteropTests {
             configuration.connectTimeout = .seconds(15)
             configuration.username = "device"
             configuration.password = ByteBuffer(string: "m0squitto")
-            try await MQTTClient.withConnection(configuration) { client in
+            _ = try await MQTTClient.withConnection(configuration) { client in
                 try await client.publish(to: "m/ok", string: "hi", qos: .atLeastOnce)
             }
             configuration.password = ByteBuffer(string: "mosquitto")
