@@ -145,7 +145,7 @@ final class OutboxQueue: Sendable {
             changed.notify()
         }
         defer { timer.cancel() }
-        await withGracefulShutdownHandler {
+        _ = await withGracefulShutdownHandler {
             await changed.wait {
                 state.withLock { state in
                     if state.forwardedThrough >= id {

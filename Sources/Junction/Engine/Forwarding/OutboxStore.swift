@@ -189,21 +189,22 @@ final class OutboxStore: Sendable {
     /// A row that does not decode comes back as a failure with its id and size, to be dropped.
     func messages(_ queue: String, after id: Int64, limit: Int) async throws -> [Result<OutboxMessage, UndecodableRow>] {
         let db = try database()
-        let rows = try await db.read { db in
+        // Decoded inside the read: rows are not Sendable, and the async read (off the caller's
+        // thread) wants a Sendable result.
+        return try await db.read { db in
             try Row.fetchAll(db, sql: "SELECT id, packet, bytes, storedAt FROM outbox WHERE queue = ? AND id > ? ORDER BY id LIMIT ?",
-                             arguments: [queue, id, limit])
-        }
-        return rows.map { row in
-            let id: Int64 = row["id"]
-            do {
-                return .success(try OutboxMessage(id: id, encoded: row["packet"], storedAt: Date(timeIntervalSince1970: row["storedAt"])))
-            } catch {
-                return .failure(UndecodableRow(id: id, bytes: row["bytes"], reason: "\(error)"))
+                             arguments: [queue, id, limit]).map { row -> Result<OutboxMessage, UndecodableRow> in
+                let id: Int64 = row["id"]
+                do {
+                    return .success(try OutboxMessage(id: id, encoded: row["packet"], storedAt: Date(timeIntervalSince1970: row["storedAt"])))
+                } catch {
+                    return .failure(UndecodableRow(id: id, bytes: row["bytes"], reason: "\(error)"))
+                }
             }
         }
     }
 
-    struct UndecodableRow: Error {
+    struct UndecodableRow: Error, Sendable {
         var id: Int64
         var bytes: Int
         var reason: String
