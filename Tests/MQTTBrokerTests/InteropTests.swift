@@ -1,6 +1,7 @@
 import Foundation
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// Real clients against the in-process broker: Mosquitto's command line clients
@@ -9,7 +10,7 @@ import Testing
 @Suite("interop", .timeLimit(.minutes(2)))
 struct InteropTests {
     static func tool(_ name: String, _ hint: String) throws -> URL {
-        guard let url = ExternalProcess.find(name) else {
+        guard let url = ChildProcess.find(name) else {
             Issue.record("\(name) is not on PATH: \(hint)")
             throw RawClientError(description: "\(name) missing")
         }
@@ -34,11 +35,11 @@ struct InteropTests {
 
     /// Starts mosquitto_sub for `count` messages and waits until its subscription is acknowledged.
     static func startSubscriber(port: Int, version: MQTTProtocolVersion, topic: String, qos: MQTTQoS,
-                                count: Int = 1) async throws -> ExternalProcess {
+                                count: Int = 1) async throws -> ChildProcess {
         // mosquitto_sub's debug lines go through stdio, block-buffered into a pipe: stdbuf makes
         // them line-buffered so the SUBACK line can be seen as it happens.
         let stdbuf = try tool("stdbuf", "coreutils' stdbuf is needed to read mosquitto_sub's output line by line")
-        let sub = try ExternalProcess(stdbuf, ["-oL", try mosquittoSub().path,
+        let sub = try ChildProcess(stdbuf, ["-oL", try mosquittoSub().path,
             "-h", "127.0.0.1", "-p", "\(port)", "-V", versionFlag(version), "-q", "\(qos.rawValue)", "-t", topic,
             "-i", unique("msub"), "-C", "\(count)", "-W", "15", "-d", "-F", "MSG %t %q %r %x",
         ])
@@ -50,7 +51,7 @@ struct InteropTests {
     }
 
     /// The `MSG topic qos retain hex` lines mosquitto_sub printed.
-    static func messages(_ outcome: ExternalProcess.Outcome) -> [[Substring]] {
+    static func messages(_ outcome: ChildProcess.Outcome) -> [[Substring]] {
         outcome.stdoutText.split(separator: "\n").filter { $0.hasPrefix("MSG ") }.map { $0.split(separator: " ", omittingEmptySubsequences: false) }
     }
 
@@ -61,7 +62,7 @@ struct InteropTests {
             let topic = unique("interop") + "/pub"
             let subscriber = try await RawMQTTClient.connected(port: port, version: version, clientID: unique("sub"))
             try await subscriber.subscribe(topic, qos: .exactlyOnce)
-            let outcome = try await ExternalProcess.run(pub, [
+            let outcome = try await ChildProcess.run(pub, [
                 "-h", "127.0.0.1", "-p", "\(port)", "-V", Self.versionFlag(version), "-q", "\(qos.rawValue)",
                 "-t", topic, "-m", "héllo from mosquitto_pub", "-i", unique("mpub"),
             ])
@@ -94,7 +95,7 @@ struct InteropTests {
         let pub = try Self.mosquittoPub()
         try await withBroker { port in
             let topic = unique("interop") + "/retained"
-            let outcome = try await ExternalProcess.run(pub, [
+            let outcome = try await ChildProcess.run(pub, [
                 "-h", "127.0.0.1", "-p", "\(port)", "-V", Self.versionFlag(version), "-q", "1", "-r",
                 "-t", topic, "-m", "kept", "-i", unique("mpub"),
             ])
@@ -123,7 +124,7 @@ struct InteropTests {
             try await raw.subscribe(topic, qos: .exactlyOnce)
             let sub = try await Self.startSubscriber(port: port, version: version, topic: topic, qos: .exactlyOnce)
 
-            let outcome = try await ExternalProcess.run(pub, [
+            let outcome = try await ChildProcess.run(pub, [
                 "-h", "127.0.0.1", "-p", "\(port)", "-V", Self.versionFlag(version), "-q", "2",
                 "-t", topic, "-f", file.path, "-i", unique("mpub"),
             ])
@@ -142,7 +143,7 @@ struct InteropTests {
     @Test("paho-mqtt (Python) publishes and subscribes at QoS 0/1/2, binary and retained", arguments: MQTTProtocolVersion.allCases)
     func paho(version: MQTTProtocolVersion) async throws {
         let python = try Self.tool("python3", "python3 with paho-mqtt 2.x is needed (make test-deps installs paho-mqtt)")
-        let check = try await ExternalProcess.run(python, ["-c", "import paho.mqtt, paho.mqtt.client; print(paho.mqtt.__version__)"])
+        let check = try await ChildProcess.run(python, ["-c", "import paho.mqtt, paho.mqtt.client; print(paho.mqtt.__version__)"])
         guard check.status == 0 else {
             Issue.record("python3 cannot import paho.mqtt.client: pip install 'paho-mqtt>=2,<3' (make test-deps does). \(check.summary)")
             return
@@ -151,7 +152,7 @@ struct InteropTests {
         let script = try Self.temporaryFile("paho_interop.py", Data(PahoScript.source.utf8))
         defer { try? FileManager.default.removeItem(at: script) }
         try await withBroker { port in
-            let outcome = try await ExternalProcess.run(python, [script.path, "\(port)", version == .v5 ? "5" : "311", unique("paho")],
+            let outcome = try await ChildProcess.run(python, [script.path, "\(port)", version == .v5 ? "5" : "311", unique("paho")],
                                                         timeout: .seconds(75))
             #expect(outcome.status == 0 && outcome.stdoutText.contains("OK"), "\(outcome.summary)")
         }

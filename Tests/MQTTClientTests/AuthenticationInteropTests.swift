@@ -4,6 +4,7 @@ import MQTTClient
 import MQTTCore
 import NIOCore
 import Synchronization
+import TestSupport
 import Testing
 
 /// A broker on 127.0.0.1 whose listener refuses anonymous clients, with `passwords`.

@@ -3,6 +3,7 @@ import MQTTBroker
 import MQTTClient
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// Other clients over our broker's TLS and WebSocket listeners: mosquitto_pub / mosquitto_sub

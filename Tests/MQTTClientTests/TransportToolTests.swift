@@ -2,6 +2,7 @@ import Foundation
 import MQTTBroker
 import MQTTClient
 import MQTTCore
+import TestSupport
 import Testing
 
 /// `junction pub` / `junction sub` over TLS and WebSocket (`--cafile`, `--cert`, `--key`,
