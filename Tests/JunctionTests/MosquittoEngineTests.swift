@@ -126,7 +126,7 @@ struct MosquittoEngineTests {
                      "steps": [{"send": {"connector": "out", "name": "{{topic[1]}}.txt", "mode": "append"}}]}
                     """])
             // Retained, so the process gets it as soon as it subscribes (Mosquitto cannot tell when that is).
-            try await withMQTTClient(port: mosquitto.port) { client in
+            _ = try await withMQTTClient(port: mosquitto.port) { client in
                 try await client.publish(to: "jobs/first", string: "job 1", qos: .atLeastOnce, retain: true)
             }
             try Data("not a folder".utf8).write(to: root.appendingPathComponent("blocked"))
@@ -135,7 +135,7 @@ struct MosquittoEngineTests {
             }
             // The retained copy is cleared (the empty message also reaches the session, as an empty
             // line): a "job 1" line in the second run can only come from the unacknowledged message.
-            try await withMQTTClient(port: mosquitto.port) { client in
+            _ = try await withMQTTClient(port: mosquitto.port) { client in
                 try await client.publish(to: "jobs/first", payload: ByteBuffer(), qos: .atLeastOnce, retain: true)
             }
             // The first run's folder went with it, "blocked" included: the file can be written now.
