@@ -25,9 +25,10 @@ public enum DocumentID {
         return format(high: high, low: low)
     }
 
+    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
+
     private static func format(high: UInt64, low: UInt64) -> String {
-        let digits: [UInt8] = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 36) { buffer in
+        String(unsafeUninitializedCapacity: 36) { buffer in
             var index = 0
             func put(_ value: UInt64, nibbles: Int) {
                 for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
