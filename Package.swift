@@ -117,9 +117,13 @@ let package = Package(
             dependencies: ["MQTTCore", .product(name: "NIOCore", package: "swift-nio")],
             path: "Benchmarks/CodecBenchmark"
         ),
-        // Child processes (posix_spawn) and loopback ports for the test targets that start
-        // mosquitto, paho or the junction executable.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        // Child processes (posix_spawn), loopback ports, mosquitto, certificates and a started
+        // broker for the test targets.
+        .target(
+            name: "TestSupport",
+            dependencies: ["MQTTBroker", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport"
+        ),
         .testTarget(
             name: "MQTTCoreTests",
             dependencies: [

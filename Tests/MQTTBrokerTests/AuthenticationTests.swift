@@ -5,19 +5,11 @@ import MQTTClient
 import MQTTCore
 import NIOCore
 import Testing
+import TestSupport
 
 /// A broker with `listeners` (port 0 each) for the duration of `body`, given the bound ports.
 func withBroker<T>(listeners: [BrokerListener], settings: BrokerSettings, _ body: (_ ports: [Int]) async throws -> T) async throws -> T {
-    let broker = MQTTBroker(listeners: listeners, settings: settings, logger: testLogger)
-    let ports = try await broker.start().compactMap(\.port)
-    do {
-        let result = try await body(ports)
-        try await broker.shutdown()
-        return result
-    } catch {
-        try? await broker.shutdown()
-        throw error
-    }
+    try await withStartedBroker(listeners: listeners, settings: settings, logger: testLogger, body)
 }
 
 /// A password file of test users, hashed with few iterations so tests stay fast.

@@ -4,6 +4,7 @@ import MQTTBroker
 import MQTTCore
 import NIOCore
 import Testing
+import TestSupport
 
 extension BrokerSettings {
     /// Small, quiet settings for scenario tests: no `$SYS` noise, no 3.1.1 retry while a test
@@ -37,19 +38,9 @@ let testLogger: Logger = {
 /// Starts a broker on 127.0.0.1 with port 0, runs `body` with the bound port, and always shuts
 /// the broker down, also when `body` throws.
 func withBroker<T>(settings: BrokerSettings = .test, _ body: (_ port: Int) async throws -> T) async throws -> T {
-    let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger)
-    let addresses = try await broker.start()
-    guard let port = addresses.first?.port else {
-        try? await broker.shutdown()
-        throw RawClientError(description: "broker bound no address: \(addresses)")
-    }
-    do {
-        let result = try await body(port)
-        try await broker.shutdown()
-        return result
-    } catch {
-        try? await broker.shutdown()
-        throw error
+    try await withStartedBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger) { ports in
+        guard let port = ports.first else { throw RawClientError(description: "broker bound no address") }
+        return try await body(port)
     }
 }
 

@@ -5,6 +5,7 @@ import MQTTClient
 import MQTTCore
 import NIOCore
 import Testing
+import TestSupport
 
 /// Why a test's expectation about timing or a peer failed.
 struct TestFailure: Error, CustomStringConvertible {
@@ -35,19 +36,9 @@ extension BrokerSettings {
 
 /// A Junction broker on 127.0.0.1, port 0, for the duration of `body`; always shut down.
 func withBroker<T>(settings: BrokerSettings = .clientTest, _ body: (_ port: Int) async throws -> T) async throws -> T {
-    let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger)
-    let addresses = try await broker.start()
-    guard let port = addresses.first?.port else {
-        try? await broker.shutdown()
-        throw TestFailure("broker bound no address: \(addresses)")
-    }
-    do {
-        let result = try await body(port)
-        try await broker.shutdown()
-        return result
-    } catch {
-        try? await broker.shutdown()
-        throw error
+    try await withStartedBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger) { ports in
+        guard let port = ports.first else { throw TestFailure("broker bound no address") }
+        return try await body(port)
     }
 }
 

@@ -34,22 +34,7 @@ enum TestCertificates {
 /// ports in listener order; always shut down.
 func withBroker<T>(listeners: [BrokerListener], settings: BrokerSettings = .transportTest,
                    _ body: (_ ports: [Int]) async throws -> T) async throws -> T {
-    let broker = MQTTBroker(listeners: listeners, settings: settings, logger: testLogger)
-    let ports: [Int]
-    do {
-        ports = try await broker.start().compactMap(\.port)
-    } catch {
-        try? await broker.shutdown()
-        throw error
-    }
-    do {
-        let result = try await body(ports)
-        try await broker.shutdown()
-        return result
-    } catch {
-        try? await broker.shutdown()
-        throw error
-    }
+    try await withStartedBroker(listeners: listeners, settings: settings, logger: testLogger, body)
 }
 
 extension BrokerListener {
