@@ -87,16 +87,7 @@ run_row() {
     if [ "$broker" = mosquitto ]; then port=$port_m; pid=$pid_m; else port=$port_j; pid=$pid_j; fi
     kill -0 "$pid" 2>/dev/null || { echo "bench-broker: $broker is no longer running (before row $name)" >&2; cat "$work/$broker.log" >&2; exit 1; }
     out="$work/$name.$broker.json"
-    # In the background with `wait`, so that a signal runs the trap at once.
-    "$junction" bench "$@" -p "$port" -V "$version" --broker-pid "$pid" --client-prefix "$name" --json --quiet \
-      > "$out" 2> "$work/$name.$broker.err" &
-    bench_pid=$!
-    if ! wait "$bench_pid"; then
-      echo "bench-broker: row $name failed against $broker:" >&2
-      cat "$work/$name.$broker.err" >&2
-      echo '{"failed": true}' > "$out"
-    fi
-    bench_pid=
+    run_bench "$out" "row $name against $broker" "$@" -p "$port" -V "$version" --broker-pid "$pid" --client-prefix "$name"
     kill -0 "$pid" 2>/dev/null || { echo "bench-broker: $broker DIED during row $name" >&2; cat "$work/$broker.log" >&2; exit 1; }
     printf 'bench-broker: %-8s %-9s done\n' "$name" "$broker" >&2
     sleep 1

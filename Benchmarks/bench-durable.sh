@@ -89,15 +89,7 @@ run_row() {
   for broker in memory batch sync mosquitto; do
     kill -0 "${pid[$broker]}" 2>/dev/null || { echo "bench-durable: $broker is no longer running (before row $name)" >&2; cat "$work/$broker.log" >&2; exit 1; }
     out="$work/$name.$broker.json"
-    "$junction" bench "$@" -p "${port[$broker]}" --broker-pid "${pid[$broker]}" --client-prefix "$name" --persistent --json --quiet \
-      > "$out" 2> "$work/$name.$broker.err" &
-    bench_pid=$!
-    if ! wait "$bench_pid"; then
-      echo "bench-durable: row $name failed against $broker:" >&2
-      cat "$work/$name.$broker.err" >&2
-      echo '{"failed": true}' > "$out"
-    fi
-    bench_pid=
+    run_bench "$out" "row $name against $broker" "$@" -p "${port[$broker]}" --broker-pid "${pid[$broker]}" --client-prefix "$name" --persistent
     printf 'bench-durable: %-5s %-9s done\n' "$name" "$broker" >&2
     sleep 1
   done

@@ -101,15 +101,7 @@ echo "bench-engine: load average at start $(cut -d' ' -f1-3 /proc/loadavg 2>/dev
 bench() {
   local name=$1
   shift
-  "$junction" bench "$@" -p "$port_b" --broker-pid "$pid_j" --client-prefix "$name" --json --quiet \
-    > "$work/$name.json" 2> "$work/$name.err" &
-  bench_pid=$!
-  if ! wait "$bench_pid"; then
-    echo "bench-engine: $name failed:" >&2
-    cat "$work/$name.err" >&2
-    echo '{"failed": true}' > "$work/$name.json"
-  fi
-  bench_pid=
+  run_bench "$work/$name.json" "$name" "$@" -p "$port_b" --broker-pid "$pid_j" --client-prefix "$name"
   kill -0 "$pid_j" 2>/dev/null || { echo "bench-engine: junction DIED during $name" >&2; cat "$work/junction.log" >&2; exit 1; }
   echo "bench-engine: $name done" >&2
   sleep 1

@@ -2,6 +2,7 @@
 # folder removed at exit, every child stopped whatever happened, free loopback ports.
 #   child_pids+=("$!")  after starting a server: SIGTERM at exit, SIGKILL 5 s later
 #   bench_pid=$!        while a load generator runs: SIGTERM at exit (a signal ends it at once)
+#   run_bench OUT WHAT ARGS...  runs `junction bench` that way (see below)
 work=$(mktemp -d "${TMPDIR:-/tmp}/$bench_name.XXXXXX")
 child_pids=()
 bench_pid=
@@ -22,3 +23,19 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# run_bench OUT WHAT ARGS...: `$junction bench ARGS --json --quiet`, its summary in OUT and its errors
+# beside it (OUT with .err for .json). In the background with `wait`, so that a signal runs the
+# trap at once. A failed run is reported as WHAT and leaves {"failed": true} in OUT.
+run_bench() {
+  local out=$1 what=$2
+  shift 2
+  "$junction" bench "$@" --json --quiet > "$out" 2> "${out%.json}.err" &
+  bench_pid=$!
+  if ! wait "$bench_pid"; then
+    echo "$bench_name: $what failed:" >&2
+    cat "${out%.json}.err" >&2
+    echo '{"failed": true}' > "$out"
+  fi
+  bench_pid=
+}
