@@ -61,16 +61,6 @@ child_pids+=("$pid_m")
 pid_j=$!
 child_pids+=("$pid_j")
 
-wait_port() {
-  local port=$1 pid=$2 name=$3 i
-  for i in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || { echo "bench-broker: $name exited at start:" >&2; cat "$work/$name.log" >&2; exit 1; }
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench-broker: $name does not listen on $port" >&2
-  exit 1
-}
 wait_port "$port_m" "$pid_m" mosquitto
 wait_port "$port_j" "$pid_j" junction
 

@@ -66,17 +66,7 @@ for broker in batch sync; do
   child_pids+=("${pid[$broker]}")
 done
 
-wait_port() {
-  local name=$1 i
-  for i in $(seq 100); do
-    kill -0 "${pid[$name]}" 2>/dev/null || { echo "bench-durable: $name exited at start:" >&2; cat "$work/$name.log" >&2; exit 1; }
-    (exec 3<>"/dev/tcp/127.0.0.1/${port[$name]}") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench-durable: $name does not listen on ${port[$name]}" >&2
-  exit 1
-}
-for broker in memory batch sync mosquitto; do wait_port "$broker"; done
+for broker in memory batch sync mosquitto; do wait_port "${port[$broker]}" "${pid[$broker]}" "$broker"; done
 
 echo "bench-durable: $("$mosquitto" -h 2>/dev/null | head -1 || true) with persistence, junction broker in memory, with --data batch and sync"
 echo "bench-durable: MQTT 3.1.1, $seconds s per row, persistent-session subscriber, load generator: junction bench (1 thread)"

@@ -63,7 +63,8 @@ http {
 }
 EOF
 "$nginx" -p "$work/nginx" -c "$work/nginx/nginx.conf" > "$work/nginx.out" 2>&1 &
-child_pids+=("$!")
+pid_n=$!
+child_pids+=("$pid_n")
 
 # The daemon: the embedded broker, the nginx and sink connectors, the three bench processes.
 mkdir -p "$work/Connectors" "$work/Processes"
@@ -76,18 +77,8 @@ cp Benchmarks/engine/Processes/*.json "$work/Processes/"
 pid_j=$!
 child_pids+=("$pid_j")
 
-wait_port() {
-  local port=$1 name=$2 i
-  for i in $(seq 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "bench-engine: $name does not listen on $port" >&2
-  cat "$work/$name.log" "$work/$name.out" 2>/dev/null >&2 || true
-  exit 1
-}
-wait_port "$port_n" nginx
-wait_port "$port_b" junction
+wait_port "$port_n" "$pid_n" nginx
+wait_port "$port_b" "$pid_j" junction
 # Ready once every process runs (its in-process subscription exists).
 for i in $(seq 100); do
   curl -fs "http://127.0.0.1:$port_a/ready" > /dev/null && break

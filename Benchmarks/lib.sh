@@ -3,6 +3,7 @@
 #   child_pids+=("$!")  after starting a server: SIGTERM at exit, SIGKILL 5 s later
 #   bench_pid=$!        while a load generator runs: SIGTERM at exit (a signal ends it at once)
 #   run_bench OUT WHAT ARGS...  runs `junction bench` that way (see below)
+#   wait_port PORT PID NAME     waits for a server started in the background
 work=$(mktemp -d "${TMPDIR:-/tmp}/$bench_name.XXXXXX")
 child_pids=()
 bench_pid=
@@ -38,4 +39,18 @@ run_bench() {
     echo '{"failed": true}' > "$out"
   fi
   bench_pid=
+}
+
+# wait_port PORT PID NAME: waits (10 s at most) until 127.0.0.1:PORT accepts connections; exits
+# with NAME's log ($work/NAME.log or .out) when the server PID exits first or never listens.
+wait_port() {
+  local port=$1 pid=$2 name=$3 i
+  for i in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { echo "$bench_name: $name exited at start:" >&2; cat "$work/$name.log" "$work/$name.out" 2>/dev/null >&2; exit 1; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$bench_name: $name does not listen on $port" >&2
+  cat "$work/$name.log" "$work/$name.out" 2>/dev/null >&2
+  exit 1
 }
