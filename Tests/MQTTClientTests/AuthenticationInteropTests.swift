@@ -41,9 +41,7 @@ struct AuthenticationInteropTests {
     @Test("MQTTClient with MQTTSCRAMAuthentication connects (server signature verified); a wrong password is refused 0x86")
     func clientSCRAM() async throws {
         try await withPasswordBroker(try Self.passwords([("alice", "wonderland")])) { port, _ in
-            var configuration = MQTTClientConfiguration.test(port: port)
-            configuration.connectTimeout = .seconds(15)
-            configuration.authentication = MQTTSCRAMAuthentication(username: "alice", password: "wonderland").authentication
+            var (configuration, _) = MQTTClientConfiguration.scramTest(port: port, username: "alice", password: "wonderland", reconnect: true)
             try await MQTTClient.withConnection(configuration) { client in
                 let info = await client.connectionInfo()
                 #expect(info?.connAck.properties.authenticationMethod == "SCRAM-SHA-256")
@@ -60,13 +58,8 @@ struct AuthenticationInteropTests {
     @Test("MQTTClient re-authentication: against a changed password file the broker ends the connection with 0x87")
     func clientReauthentication() async throws {
         try await withPasswordBroker(try Self.passwords([("bob", "builder")])) { port, broker in
-            let events = Mutex<[MQTTClientEvent]>([])
-            var configuration = MQTTClientConfiguration.test(port: port)
-            configuration.connectTimeout = .seconds(15)
-            configuration.reconnect = .disabled
-            let scram = MQTTSCRAMAuthentication(username: "bob", password: "builder")
-            configuration.authentication = scram.authentication
-            configuration.onEvent = { event in events.withLock { $0.append(event) } }
+            let events = ClientEvents()
+            let (configuration, scram) = MQTTClientConfiguration.scramTest(port: port, username: "bob", password: "builder", events: events)
             let client = MQTTClient(configuration: configuration, logger: MQTTClient.silentLogger)
             try await client.connect()
             var settings = try await broker.currentSettings()
@@ -75,14 +68,8 @@ struct AuthenticationInteropTests {
             await #expect(throws: MQTTClientError.serverDisconnected(reasonCode: .notAuthorized, reasonString: "re-authentication failed")) {
                 try await client.reauthenticate(data: scram.restart())
             }
-            try await poll("the broker to end the connection") { () -> MQTTClientError? in
-                events.withLock { events in
-                    for case .disconnected(let error) in events { return error }
-                    return nil
-                }
-            }
-            let ended = events.withLock { events in events.compactMap { if case .disconnected(let e) = $0 { e } else { nil } } }
-            #expect(ended.first == .serverDisconnected(reasonCode: .notAuthorized, reasonString: "re-authentication failed"))
+            try await poll("the broker to end the connection") { events.disconnections.first }
+            #expect(events.disconnections.first == .serverDisconnected(reasonCode: .notAuthorized, reasonString: "re-authentication failed"))
             await client.disconnect()
         }
     }
@@ -90,13 +77,10 @@ struct AuthenticationInteropTests {
     @Test("MQTTClient after a re-authentication still reconnects with SCRAM (taken over, it comes back)")
     func reconnectAfterReauthentication() async throws {
         try await withPasswordBroker(try Self.passwords([("bob", "builder")])) { port, _ in
-            let events = Mutex<[MQTTClientEvent]>([])
+            let events = ClientEvents()
             let id = unique("back")
-            var configuration = MQTTClientConfiguration.test(port: port, clientID: id)
-            configuration.connectTimeout = .seconds(15)
-            let scram = MQTTSCRAMAuthentication(username: "bob", password: "builder")
-            configuration.authentication = scram.authentication
-            configuration.onEvent = { event in events.withLock { $0.append(event) } }
+            let (configuration, scram) = MQTTClientConfiguration.scramTest(port: port, username: "bob", password: "builder", clientID: id,
+                                                                            reconnect: true, events: events)
             let client = MQTTClient(configuration: configuration, logger: MQTTClient.silentLogger)
             try await client.connect()
             try await client.reauthenticate(data: scram.restart())
@@ -108,10 +92,8 @@ struct AuthenticationInteropTests {
             intruder.username = "bob"
             intruder.password = ByteBuffer(string: "builder")
             try await MQTTClient.withConnection(intruder) { _ in }
-            try await poll("the client to connect again") { () -> Bool? in
-                events.withLock { $0.filter { if case .connected = $0 { true } else { false } }.count >= 2 } ? true : nil
-            }
-            let failures = events.withLock { $0.compactMap { if case .disconnected(.authenticationFailed(let d)) = $0 { d } else { nil } } }
+            try await poll("the client to connect again") { events.connections >= 2 ? true : nil }
+            let failures = events.disconnections.compactMap { if case .authenticationFailed(let detail) = $0 { detail } else { nil } }
             #expect(failures.isEmpty, "\(failures)")
             await client.disconnect()
         }

@@ -21,20 +21,14 @@ struct ReauthenticationTests {
     @Test("Against our broker: re-authentication returns once the signature is verified, twice in a row, and the connection goes on")
     func againstBroker() async throws {
         try await withPasswordBroker(try Self.passwords()) { port, _ in
-            let events = Mutex<[MQTTClientEvent]>([])
-            var configuration = MQTTClientConfiguration.test(port: port)
-            configuration.connectTimeout = .seconds(15)
-            configuration.reconnect = .disabled
-            let scram = MQTTSCRAMAuthentication(username: "carol", password: "secret")
-            configuration.authentication = scram.authentication
-            configuration.onEvent = { event in events.withLock { $0.append(event) } }
+            let events = ClientEvents()
+            let (configuration, scram) = MQTTClientConfiguration.scramTest(port: port, username: "carol", password: "secret", events: events)
             let client = MQTTClient(configuration: configuration, logger: MQTTClient.silentLogger)
             try await client.connect()
             try await client.reauthenticate(data: scram.restart())
             try await client.reauthenticate(data: scram.restart())
             try await client.publish(to: "reauth/ok", string: "still connected", qos: .atLeastOnce)
-            let ended = events.withLock { $0.compactMap { if case .disconnected(let error) = $0 { error } else { nil } } }
-            #expect(ended.isEmpty, "\(ended)")
+            #expect(events.disconnections.isEmpty, "\(events.disconnections)")
             await client.disconnect()
         }
     }
@@ -54,11 +48,7 @@ struct ReauthenticationTests {
         let carol = try #require(passwords.scramCredentials(of: "carol"))
         let server = try await ScriptedServer.start()
         defer { Task { await server.close() } }
-        var configuration = MQTTClientConfiguration.test(port: server.port)
-        configuration.connectTimeout = .seconds(15)  // the whole suite in parallel slows the exchange
-        configuration.reconnect = .disabled
-        let scram = MQTTSCRAMAuthentication(username: "carol", password: "secret")
-        configuration.authentication = scram.authentication
+        let (configuration, scram) = MQTTClientConfiguration.scramTest(port: server.port, username: "carol", password: "secret")
         let client = MQTTClient(configuration: configuration, logger: MQTTClient.silentLogger)
 
         /// Plays the server's side of one SCRAM exchange whose client-first is `clientFirst`;
