@@ -14,15 +14,8 @@ struct EngineHarness {
     let broker: MQTTBroker
 
     init(connectors: [String: String], processes: [String: String]) throws {
-        root = FileManager.default.temporaryDirectory.appendingPathComponent("engine-\(UUID())")
-        for (folder, files) in [("Connectors", connectors), ("Processes", processes)] {
-            let dir = root.appendingPathComponent(folder)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            for (name, json) in files { try Data(json.utf8).write(to: dir.appendingPathComponent("\(name).json")) }
-        }
-        let definitions = DefinitionLoader.load(processes: root.appendingPathComponent("Processes").path,
-                                                connectors: root.appendingPathComponent("Connectors").path)
-        guard definitions.problems.isEmpty else { throw DefinitionError(problems: definitions.problems) }
+        let definitions: Definitions
+        (root, definitions) = try definitionFolder(connectors: connectors, processes: processes)
         engine = Engine(definitions: definitions, dataDirectory: root.appendingPathComponent(".junction"), baseDirectory: root,
                         logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), listeners: [])
         broker = try #require(engine.broker)

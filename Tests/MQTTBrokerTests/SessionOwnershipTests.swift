@@ -6,6 +6,12 @@ import Testing
 /// Who may use a client id: the broker's reserved in-process ids, and other users' sessions.
 @Suite("session ownership: reserved client ids and takeovers", .timeLimit(.minutes(1)))
 struct SessionOwnershipTests {
+    /// Users from a password file (some tests log in as them, some anonymously).
+    static let settings = BrokerSettings.test.with {
+        $0.passwords = testPasswords
+        $0.connectTimeout = .seconds(15)
+    }
+
     /// A broker on a loopback listener (anonymous clients allowed) for the test's body.
     static func withLocalBroker(_ settings: BrokerSettings, _ body: (_ broker: MQTTBroker, _ port: Int) async throws -> Void) async throws {
         let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: settings, logger: testLogger)
@@ -39,11 +45,7 @@ struct SessionOwnershipTests {
     @Test("A network client may not use a reserved in-process client id (0x85 / 0x02), with or without a password; the engine's session stays",
           arguments: MQTTProtocolVersion.allCases)
     func reservedClientID(version: MQTTProtocolVersion) async throws {
-        let settings = BrokerSettings.test.with {
-            $0.passwords = testPasswords
-            $0.connectTimeout = .seconds(15)
-        }
-        try await Self.withLocalBroker(settings) { broker, port in
+        try await Self.withLocalBroker(Self.settings) { broker, port in
             let processID = MQTTBroker.inProcessClientID("process", "orders")
             #expect(processID == "junction.process.orders")
             let inProcess = try await broker.subscribe(clientID: processID, subscriptions: [MQTTSubscription(topicFilter: "orders/#", qos: .atLeastOnce)])
@@ -68,11 +70,7 @@ struct SessionOwnershipTests {
     @Test("With a password file, another user (or an anonymous client) cannot take over or discard a session (0x87 / 0x05); its own user can",
           arguments: MQTTProtocolVersion.allCases)
     func takeoverByAnotherUser(version: MQTTProtocolVersion) async throws {
-        let settings = BrokerSettings.test.with {
-            $0.passwords = testPasswords
-            $0.connectTimeout = .seconds(15)
-        }
-        try await Self.withLocalBroker(settings) { broker, port in
+        try await Self.withLocalBroker(Self.settings) { broker, port in
             let id = unique("owned")
             let (alice, first) = try await Self.login(port, version, id: id, user: "alice", password: "wonderland", cleanStart: false)
             #expect(first.reasonCode == .success)
