@@ -38,12 +38,6 @@ final class HTTPListenerServer: Service, Sendable {
         var path: String
     }
 
-    private enum Binding {
-        case waiting([CheckedContinuation<Int, any Error>])
-        case bound(Int)
-        case failed(String)
-    }
-
     let connector: String
     private let current: Mutex<HTTPListenerDefinition>
     /// The definition in force: host and port as bound at start, the token as last updated.
@@ -55,7 +49,8 @@ final class HTTPListenerServer: Service, Sendable {
     private let routes = Mutex<[Route: Handler]>([:])
     /// Routes of paused processes: answered 503 until the process runs again.
     private let pausedRoutes = Mutex<Set<Route>>([])
-    private let binding = Mutex<Binding>(.waiting([]))
+    /// The bound port once the server runs, or why it never will.
+    private let bound = OnceValue<Int>()
 
     init(connector: String, definition: HTTPListenerDefinition, logger: Logger) {
         self.connector = connector
@@ -98,34 +93,7 @@ final class HTTPListenerServer: Service, Sendable {
 
     /// Waits until the server is bound and returns its port.
     func boundPort() async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            let result: Result<Int, any Error>? = binding.withLock { binding in
-                switch binding {
-                case .bound(let port): return .success(port)
-                case .failed(let message): return .failure(ProcessError(message: message, permanent: true))
-                case .waiting(var waiters):
-                    waiters.append(continuation)
-                    binding = .waiting(waiters)
-                    return nil
-                }
-            }
-            if let result { continuation.resume(with: result) }
-        }
-    }
-
-    private func settle(_ outcome: Binding) {
-        let waiters: [CheckedContinuation<Int, any Error>] = binding.withLock { binding in
-            guard case .waiting(let waiters) = binding else { return [] }
-            binding = outcome
-            return waiters
-        }
-        for waiter in waiters {
-            switch outcome {
-            case .bound(let port): waiter.resume(returning: port)
-            case .failed(let message): waiter.resume(throwing: ProcessError(message: message, permanent: true))
-            case .waiting: break
-            }
-        }
+        try await bound.value()
     }
 
     func run() async throws {
@@ -137,7 +105,7 @@ final class HTTPListenerServer: Service, Sendable {
             // HTTPS when the definition has `tls` (certificate, key, optional CA and client certificates).
             server = try definition.tls.map { try .tls(.http1(), tlsConfiguration: $0.makeServerConfiguration()) } ?? .http1()
         } catch {
-            settle(.failed("connector \(connector): TLS of the http listener cannot be set up: \(error)"))
+            bound.fail("connector \(connector): TLS of the http listener cannot be set up: \(error)")
             throw error
         }
         let app = Application(
@@ -148,14 +116,14 @@ final class HTTPListenerServer: Service, Sendable {
                 let port = channel.localAddress?.port ?? definition.port
                 logger.info("http listener started", metadata: ["connector": "\(connector)", "host": "\(definition.host)", "port": "\(port)",
                                                                 "tls": "\(definition.tls != nil)"])
-                settle(.bound(port))
+                bound.set(port)
             },
             logger: logger)
         do {
             try await app.run()
-            settle(.failed("connector \(connector): the http listener stopped"))
+            bound.fail("connector \(connector): the http listener stopped")
         } catch {
-            settle(.failed("connector \(connector): the http listener on \(definition.host):\(definition.port) failed: \(error)"))
+            bound.fail("connector \(connector): the http listener on \(definition.host):\(definition.port) failed: \(error)")
             logger.error("http listener failed", metadata: ["connector": "\(connector)", "error": "\(error)"])
             throw error
         }
