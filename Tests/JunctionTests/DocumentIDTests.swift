@@ -1,21 +1,26 @@
 import Foundation
-import Junction
+@testable import Junction
 import Testing
 
 @Suite("Document ids")
 struct DocumentIDTests {
-    @Test("Ids are UUID version 7 strings: parseable, lowercase, version 7, RFC variant, carrying the time")
+    @Test("Ids are UUID version 7 strings: lowercase, the time in the first 48 bits, version 7, RFC variant, the counter in the rest")
     func format() throws {
-        let now = Date(timeIntervalSince1970: 1_795_000_000.123)
-        let id = DocumentID.make(now: now)
+        let id = DocumentID.id(millis: 0x019A_A6F2_3C41, count: 0xC000_0000_0000_0001)
+        #expect(id == "019aa6f2-3c41-7003-8000-000000000001")
         let uuid = try #require(UUID(uuidString: id))
-        #expect(id == id.lowercased())
-        #expect(id.count == 36)
         let bytes = withUnsafeBytes(of: uuid.uuid) { Array($0) }
-        #expect(bytes[6] >> 4 == 7)
-        #expect(bytes[8] >> 6 == 0b10)
-        let millis = bytes[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        #expect(millis >= 1_795_000_000_123)
+        #expect(bytes[6] >> 4 == 7 && bytes[8] >> 6 == 0b10)
+        #expect(DocumentID.id(millis: 1, count: 0x3FFF_FFFF_FFFF_FFFF) == "00000000-0001-7000-bfff-ffffffffffff")
+    }
+
+    @Test("A made id carries the time it was made")
+    func carriesTime() throws {
+        let before = UInt64(Date().timeIntervalSince1970 * 1000)
+        let uuid = try #require(UUID(uuidString: DocumentID.make()))
+        let after = UInt64(Date().timeIntervalSince1970 * 1000)
+        let millis = withUnsafeBytes(of: uuid.uuid) { Array($0) }[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(before <= millis && millis <= after)
     }
 
     @Test("Ids made concurrently are all different; ids made one after another sort in that order")

@@ -19,8 +19,13 @@ public enum DocumentID {
             state.counter &+= 1
             return (state.lastMillis, state.counter)
         }
-        // 48 bits of time, version 7, the counter's top 2 bits, variant 0b10, its other 62 bits.
-        let high = (time << 16) | 0x7000 | (count >> 62)
+        return id(millis: time, count: count)
+    }
+
+    /// The id of `count` at `millis`: 48 bits of time, version 7, the counter's top 2 bits,
+    /// variant 0b10, its other 62 bits.
+    static func id(millis: UInt64, count: UInt64) -> String {
+        let high = (millis << 16) | 0x7000 | (count >> 62)
         let low = 0x8000_0000_0000_0000 | (count & 0x3FFF_FFFF_FFFF_FFFF)
         return format(high: high, low: low)
     }
