@@ -150,6 +150,11 @@ public struct BrokerStatisticsSnapshot: Sendable, Hashable {
     public var messagesDropped: Int
     public var inflight: Int
     public var queued: Int
+    /// QoS 1/2 deliveries to persistent sessions written to the store (0 without a data directory).
+    public var deliveriesStored: Int = 0
+    /// QoS 1/2 deliveries to persistent sessions acknowledged before they were written: they
+    /// never reached the disk.
+    public var deliveriesSkipped: Int = 0
 }
 
 extension MQTTBroker {
@@ -158,12 +163,15 @@ extension MQTTBroker {
         let state = self.state
         return try await loop.submit {
             let s = state.value
-            return BrokerStatisticsSnapshot(
+            var snapshot = BrokerStatisticsSnapshot(
                 connections: s.connections.count, sessions: s.sessions.count, subscriptions: s.tree.count,
                 retained: s.retained.count, messagesReceived: s.statistics.messagesReceived,
                 messagesSent: s.statistics.messagesSent, messagesDropped: s.statistics.messagesDropped,
                 inflight: s.sessions.values.reduce(0) { $0 + $1.inflightCount },
                 queued: s.sessions.values.reduce(0) { $0 + $1.queuedCount })
+            snapshot.deliveriesStored = s.journal?.deliveriesStored ?? 0
+            snapshot.deliveriesSkipped = s.journal?.deliveriesSkipped ?? 0
+            return snapshot
         }.get()
     }
 }

@@ -1,3 +1,4 @@
+import DequeModule
 import Logging
 import MQTTCore
 import NIOCore
@@ -6,59 +7,77 @@ import NIOPosix
 /// The loop side of persistence: state changes of persistent sessions and retained messages are
 /// collected here as ``StoreOperation``s, without I/O, and committed in groups by one writer
 /// thread. Output that must not reach a client before its cause is durable (PUBACK, PUBREC,
-/// PUBREL, PUBCOMP, SUBACK, QoS 2 PUBLISH...) is held per connection, in order, and written when
-/// its group committed.
+/// PUBREL, PUBCOMP, SUBACK, QoS 2 PUBLISH...) is held per connection, in order, and written once
+/// everything recorded before it is durable or cancelled out (see `BrokerJournal+Holding.swift`).
 ///
-/// Groups: with `batch` and `off`, a group collects for ``groupHold`` (at most `durabilityMaxWait`)
-/// from its first change, and everything that arrived while a commit was being written goes into
-/// the next transaction (group commit); a delivery inserted and acknowledged within a group is
-/// never written. With `sync`, every unit of work (a read batch, a timer, an in-process call) is
-/// its own transaction. Loop-bound.
+/// Groups: everything recorded while a commit is being written goes into the next transaction
+/// (group commit). A delivery inserted and acknowledged before its group is submitted is never
+/// written, and the output held behind it goes when it is acknowledged. With `batch` and `off`,
+/// while deliveries turn out short-lived (acknowledged within ``groupHold``), the open group is
+/// submitted only once its oldest change still to write is ``groupHold`` (`durabilityMaxWait`)
+/// old: in a flow where subscribers keep up, nothing is written at all; otherwise
+/// an idle writer takes a group at once, so a lone publisher is not delayed for nothing. With
+/// `sync`, every unit of work (a read batch, a timer, an in-process call) is its own transaction.
+/// Loop-bound.
 final class BrokerJournal {
     let store: BrokerStore
     private let pool: NIOThreadPool
-    private let loop: EventLoop
+    let loop: EventLoop
     private let logger: Logger
     unowned(unsafe) var state: BrokerState!
 
-    /// The group being collected: operations (nil where an insert and its delete cancelled out).
-    private var open: [StoreOperation?] = []
-    private var liveCount = 0
-    /// Deliveries inserted in the open group: id → index in `open`, so later changes fold in.
+    /// The open group: its operations from the first that did not cancel out (nil where an insert
+    /// and its delete cancelled out); `openBase` is the position of the first in the group.
+    private var open = Deque<StoreOperation?>()
+    /// Position in the open group of `open.first`: everything before it cancelled out.
+    private(set) var openBase = 0
+    private(set) var liveCount = 0
+    /// Position in the open group at which it first touched a session row (written at commit).
+    private(set) var touchedAt: Int?
+    /// Deliveries inserted in the open group: id → position, so later changes fold in.
     private var openInserts: [Int64: Int] = [:]
     /// Sessions whose row must be written with the open group (their fields as of the commit).
-    private var touched: [ObjectIdentifier: Session] = [:]
-    private var openID: UInt64 = 1
+    private(set) var touched: [ObjectIdentifier: Session] = [:]
+    private(set) var openID: UInt64 = 1
     /// Groups handed to the writer and not completed yet.
-    private var committing = 0
+    private(set) var committing = 0
+    /// Every group up to this one is committed (or had nothing to write).
+    var durableUpTo: UInt64 = 0
     private var nextDeliveryID: Int64
-    private var held: [ObjectIdentifier: HeldOutput] = [:]
-    private var durableWaiters: [(group: UInt64, promise: EventLoopPromise<Void>)] = []
-    private var drainWaiters: [EventLoopPromise<Void>] = []
+    var held: [ObjectIdentifier: HeldOutput] = [:]
+    var durableWaiters: [(after: Mark, promise: EventLoopPromise<Void>)] = []
+    var drainWaiters: [EventLoopPromise<Void>] = []
     /// A log fsync is scheduled or under way.
     private var syncScheduled = false
     /// `batch`: the first commit since the last log fsync started.
     private var firstUnsyncedCommit: NIODeadline?
-    /// When the open group got its first change (at the end of that unit of work); nil while empty.
-    private var openSince: NIODeadline?
+    /// When the units of work of the open group recorded: (position of their first operation,
+    /// end of the unit), from the one holding `openBase` on; the first tells the age of the
+    /// oldest change still to write.
+    private var unitTimes = Deque<(position: Int, at: NIODeadline)>()
+    /// When the open group first touched a session row.
+    private var touchedSince: NIODeadline?
     private var holdScheduled = false
     /// Deliveries inserted and deleted within the open group (never written).
     private var cancelledInOpen = 0
-    /// Whether groups are held for ``groupHold``: on while holding pays, that is while the last
-    /// submitted group had deliveries cancel out; off, an idle writer takes a group at once, so
-    /// a lone publisher's acknowledgement is not delayed for nothing.
+    /// The front of the open group moved in this unit of work: held output may be free to go.
+    private var frontAdvanced = false
+    /// Whether groups are held (see the type's documentation): on while the last submitted group
+    /// had deliveries cancel out or deleted ones that lived less than ``groupHold``.
     private var holding = false
+    /// When recent groups opened and the first delivery id each could insert, to tell a
+    /// deleted delivery's age. None older than ``groupHold``.
+    private var groupStarts = Deque<(firstID: Int64, at: NIODeadline)>()
+    /// Deliveries deleted in the open group that were inserted less than ``groupHold`` before.
+    private var shortLived = 0
     /// Set when the broker shut down and the store closed: nothing is recorded any more.
     private(set) var isClosed = false
     /// Changes recorded since the broker started: a caller compares it before and after its work
     /// to learn whether that work recorded anything it must wait for.
     private(set) var changeCount = 0
-
-    private struct HeldOutput {
-        var connection: BrokerConnection
-        var chunks: [(group: UInt64, bytes: ByteBuffer)]
-        var closeAfterRelease = false
-    }
+    /// Deliveries written to the store, and acknowledged before they were (see ``BrokerStatisticsSnapshot``).
+    private(set) var deliveriesStored = 0
+    private(set) var deliveriesSkipped = 0
 
     init(store: BrokerStore, pool: NIOThreadPool, loop: EventLoop, logger: Logger, nextDeliveryID: Int64) {
         self.store = store
@@ -68,17 +87,17 @@ final class BrokerJournal {
         self.nextDeliveryID = nextDeliveryID
     }
 
-    private var mode: BrokerDurability { state.settings.durability }
+    var mode: BrokerDurability { state.settings.durability }
 
-    /// How long an idle writer lets a group collect before committing it (`batch` and `off`), so
-    /// that in a flow where subscribers acknowledge quickly most deliveries are inserted and
-    /// deleted within one group and cancel out in memory. Bounded by `durabilityMaxWait`.
-    static let groupHold: TimeAmount = .microseconds(1_000)
-
-    private var hold: TimeAmount { min(Self.groupHold, state.settings.durabilityMaxWait) }
+    /// How long a change may wait in the open group while deliveries are short-lived, so that
+    /// those acknowledged quickly cancel out in memory: `durabilityMaxWait`.
+    private var groupHold: TimeAmount { state.settings.durabilityMaxWait }
 
     /// Whether some state change is not durable yet.
     var hasPending: Bool { liveCount > 0 || !touched.isEmpty || committing > 0 }
+
+    /// The position after the last operation of the open group.
+    var openEnd: Int { openBase + open.count }
 
     // MARK: Recording
 
@@ -92,6 +111,7 @@ final class BrokerJournal {
     /// The session's row (expiry, user name, disconnection time) is written with this group.
     func touch(_ session: Session) {
         guard !isClosed else { return }
+        if touchedAt == nil { touchedAt = openEnd }
         touched[ObjectIdentifier(session)] = session
         changeCount += 1
     }
@@ -103,110 +123,110 @@ final class BrokerJournal {
 
     func insertDelivery(_ delivery: StoredDelivery) {
         guard !isClosed else { return }
-        openInserts[delivery.id] = open.count
+        openInserts[delivery.id] = openEnd
         record(.insertDelivery(delivery))
     }
 
     func updateDelivery(id: Int64, packetID: UInt16?, awaitingComplete: Bool) {
-        if let index = openInserts[id], case .insertDelivery(var stored)? = open[index] {
+        if let position = openInserts[id], case .insertDelivery(var stored)? = open[position - openBase] {
             stored.packetID = packetID
             stored.awaitingComplete = awaitingComplete
-            open[index] = .insertDelivery(stored)
+            open[position - openBase] = .insertDelivery(stored)
             changeCount += 1
             return
         }
         record(.updateDelivery(id: id, packetID: packetID, awaitingComplete: awaitingComplete))
     }
 
-    /// A delivery inserted in the open group and done before it commits costs no write at all.
+    /// A delivery inserted in the open group and done before it is submitted costs no write at all.
     func deleteDelivery(id: Int64) {
-        if let index = openInserts.removeValue(forKey: id) {
-            open[index] = nil
+        if let position = openInserts.removeValue(forKey: id) {
+            open[position - openBase] = nil
             liveCount -= 1
             cancelledInOpen += 1
+            deliveriesSkipped += 1
+            if position == openBase {
+                // The front cancelled out: drop it and what cancelled behind it.
+                while let first = open.first, first == nil {
+                    open.removeFirst()
+                    openBase += 1
+                }
+                while unitTimes.count > 1 && unitTimes[unitTimes.startIndex + 1].position <= openBase { unitTimes.removeFirst() }
+                frontAdvanced = true
+            }
             return
         }
+        if wasShortLived(id) { shortLived += 1 }
         record(.deleteDelivery(id))
     }
 
-    // MARK: Holding output
-
-    /// Whether `packet` for `connection` must wait for the open group's commit.
-    func mustHold(_ packet: MQTTPacket, for connection: BrokerConnection) -> Bool {
-        if mode == .off { return false }
-        if held[ObjectIdentifier(connection)] != nil { return true }
-        guard hasPending else { return false }
-        switch packet {
-        case .publish(let publish): return publish.qos == .exactlyOnce
-        case .pingresp: return false
-        default: return true
-        }
-    }
-
-    func hold(_ bytes: ByteBuffer, for connection: BrokerConnection) {
-        held[ObjectIdentifier(connection), default: HeldOutput(connection: connection, chunks: [])].chunks.append((openID, bytes))
-    }
-
-    /// The connection is closing: true when its output is held, and it is shut after the release.
-    func deferClose(_ connection: BrokerConnection) -> Bool {
-        guard held[ObjectIdentifier(connection)] != nil else { return false }
-        held[ObjectIdentifier(connection)]?.closeAfterRelease = true
-        return true
-    }
-
-    /// The connection is gone: its held output with it.
-    func forget(_ connection: BrokerConnection) {
-        held[ObjectIdentifier(connection)] = nil
-    }
-
-    /// Succeeds once everything recorded so far is durable (at once with `off`).
-    func whenDurable() -> EventLoopFuture<Void> {
-        guard mode != .off, hasPending else { return loop.makeSucceededVoidFuture() }
-        let promise = loop.makePromise(of: Void.self)
-        durableWaiters.append((openID, promise))
-        return promise.futureResult
+    /// Whether delivery `id` was inserted less than ``groupHold`` ago.
+    private func wasShortLived(_ id: Int64) -> Bool {
+        guard let first = groupStarts.first, id >= first.firstID else { return false }
+        let now = NIODeadline.now()
+        for start in groupStarts.reversed() where start.firstID <= id { return now - start.at < groupHold }
+        return false
     }
 
     // MARK: Committing
 
-    /// End of a unit of work (read batch, timer, in-process call): hand the open group to the
-    /// writer when it is free and the group has collected for ``groupHold`` (`sync`: always at
-    /// once; `force`: at once when the writer is free).
+    /// End of a unit of work (read batch, timer, in-process call): let held output go that no
+    /// longer waits for anything, and hand the open group to the writer when it is free and the
+    /// group is due (`sync`: always at once; `force`: at once when the writer is free).
     func endOfWork(force: Bool = false) {
         guard liveCount > 0 || !touched.isEmpty else {
-            // Whatever the open group held cancelled out: output held behind it can go.
-            if !open.isEmpty {
-                open.removeAll(keepingCapacity: true)
-                openSince = nil
-                holding = holding || cancelledInOpen > 0
-                cancelledInOpen = 0
-                if committing == 0 { release(upTo: openID) }
+            // Whatever the open group held cancelled out: it ends empty, and output held behind
+            // it waits only for the groups being committed.
+            if openEnd > 0 {
+                holding = holding || cancelledInOpen > 0 || shortLived > 0
+                closeOpen()
+                if committing == 0 { durableUpTo = openID - 1 }
+                release()
             }
             return
         }
+        let now = NIODeadline.now()
+        if openEnd > lastUnitEnd {
+            unitTimes.append((max(lastUnitEnd, openBase), now))
+            lastUnitEnd = openEnd
+            while unitTimes.count > 1 && unitTimes[unitTimes.startIndex + 1].position <= openBase { unitTimes.removeFirst() }
+        }
+        if !touched.isEmpty && touchedSince == nil { touchedSince = now }
+        if frontAdvanced {
+            frontAdvanced = false
+            if committing == 0 { release() }
+        }
         if mode == .sync { return submitOpen() }
-        // The group's age counts from here, also while the writer is busy with the previous one.
-        if openSince == nil { openSince = .now() }
         guard committing == 0 else { return }
         // An in-process caller awaiting durability (the engine's sends) is not held back.
         if force || !holding || !durableWaiters.isEmpty { return submitOpen() }
-        submitAfterHold()
+        submitWhenDue()
     }
 
-    /// Submits the open group once it is ``groupHold`` old; until then a timer waits for it.
-    private func submitAfterHold() {
-        guard holding && durableWaiters.isEmpty else { return submitOpen() }
-        let now = NIODeadline.now()
-        let since = openSince ?? now
-        openSince = since
-        let due = since + hold
-        if now >= due { return submitOpen() }
+    /// Where the last unit of work ended in the open group.
+    private var lastUnitEnd = 0
+
+    /// When the open group is due: its oldest change still to write is ``groupHold`` old.
+    private var due: NIODeadline? {
+        let live = liveCount > 0 ? unitTimes.first?.at : nil
+        switch (live, touchedSince) {
+        case (let a?, let b?): return min(a, b) + groupHold
+        case (let a?, nil), (nil, let a?): return a + groupHold
+        case (nil, nil): return nil
+        }
+    }
+
+    /// Submits the open group once due; until then a timer looks again.
+    private func submitWhenDue() {
+        guard holding && durableWaiters.isEmpty, let due else { return submitOpen() }
+        if NIODeadline.now() >= due { return submitOpen() }
         guard !holdScheduled else { return }
         holdScheduled = true
         loop.assumeIsolated().scheduleTask(deadline: due) { [self] in
             holdScheduled = false
-            guard !isClosed else { return }
-            endOfWork(force: true)
+            guard !isClosed, committing == 0, liveCount > 0 || !touched.isEmpty else { return }
+            submitWhenDue()
+            state.flushPending()
         }
     }
 
@@ -217,15 +237,33 @@ final class BrokerJournal {
         touched.removeAll(keepingCapacity: true)
         let operations = open.compactMap { $0 }
         let group = openID
+        holding = cancelledInOpen > 0 || shortLived > 0
+        deliveriesStored += openInserts.count
+        closeOpen()
+        guard !operations.isEmpty else {
+            if committing == 0 { durableUpTo = group }
+            return release()
+        }
+        submit(operations, group: group)
+    }
+
+    /// Starts the next group (the open one was submitted or cancelled out entirely).
+    private func closeOpen() {
         open.removeAll(keepingCapacity: true)
         openInserts.removeAll(keepingCapacity: true)
+        unitTimes.removeAll(keepingCapacity: true)
+        openBase = 0
+        lastUnitEnd = 0
         liveCount = 0
-        openSince = nil
-        holding = cancelledInOpen > 0
+        touchedAt = nil
+        touchedSince = nil
+        frontAdvanced = false
         cancelledInOpen = 0
+        shortLived = 0
         openID += 1
-        guard !operations.isEmpty else { return release(upTo: committing == 0 ? openID : group - 1) }
-        submit(operations, group: group)
+        let now = NIODeadline.now()
+        while let first = groupStarts.first, now - first.at >= groupHold || groupStarts.count >= 64 { groupStarts.removeFirst() }
+        groupStarts.append((nextDeliveryID + 1, now))
     }
 
     private func submit(_ operations: [StoreOperation], group: UInt64) {
@@ -255,49 +293,11 @@ final class BrokerJournal {
 
     private func completed(_ group: UInt64) {
         if mode == .batch { scheduleLogSync() }
-        if committing == 0 && (liveCount > 0 || !touched.isEmpty) && mode != .sync {
-            release(upTo: group)
-            submitAfterHold()
-        } else if committing == 0 && liveCount == 0 && touched.isEmpty {
-            // Everything recorded is durable, including output held behind groups that ended up empty.
-            release(upTo: openID)
-        } else {
-            release(upTo: group)
-        }
+        // Groups commit in order; with none left committing, the groups that ended empty are done too.
+        durableUpTo = committing == 0 ? openID - 1 : max(durableUpTo, group)
+        release()
+        if committing == 0 && (liveCount > 0 || !touched.isEmpty) && mode != .sync { submitWhenDue() }
         state.flushPending()
-    }
-
-    /// Writes and flushes held output of groups up to `group`, and resolves their waiters.
-    private func release(upTo group: UInt64) {
-        if !held.isEmpty {
-            for (key, var output) in held {
-                var released = 0
-                for chunk in output.chunks {
-                    guard chunk.group <= group else { break }
-                    output.connection.writeHeld(chunk.bytes)
-                    released += 1
-                }
-                guard released > 0 else { continue }
-                output.chunks.removeFirst(released)
-                output.connection.flushIfNeeded()
-                if output.chunks.isEmpty {
-                    held[key] = nil
-                    if output.closeAfterRelease { output.connection.shutOutput() }
-                } else {
-                    held[key] = output
-                }
-            }
-        }
-        if !durableWaiters.isEmpty {
-            let ready = durableWaiters.filter { $0.group <= group }
-            durableWaiters.removeAll { $0.group <= group }
-            for waiter in ready { waiter.promise.succeed() }
-        }
-        if !hasPending {
-            let waiters = drainWaiters
-            drainWaiters.removeAll()
-            for waiter in waiters { waiter.succeed() }
-        }
     }
 
     /// `batch`: the log is fsynced at most `durabilityMaxWait` after a commit (later only when
@@ -320,10 +320,10 @@ final class BrokerJournal {
     /// After the shutdown's last commit: stop recording, and let held output go.
     func close() {
         isClosed = true
-        open.removeAll()
+        closeOpen()
         touched.removeAll()
-        liveCount = 0
-        release(upTo: .max)
+        durableUpTo = .max
+        release()
     }
 
     /// Commits what is left; succeeds when nothing is pending (shutdown).

@@ -44,6 +44,9 @@ public final class EngineMetrics: Sendable {
                 ("messages_dropped", "total", stats.messagesDropped, "Messages dropped (queue full, too large)"),
                 ("messages_inflight", "count", stats.inflight, "QoS 1/2 messages sent and not acknowledged"),
                 ("messages_queued", "count", stats.queued, "Messages waiting in session queues"),
+                ("deliveries_stored", "total", stats.deliveriesStored, "QoS 1/2 deliveries to persistent sessions written to the store"),
+                ("deliveries_skipped", "total", stats.deliveriesSkipped,
+                 "QoS 1/2 deliveries to persistent sessions acknowledged before they were written"),
             ]
             for (name, unit, value, help) in gauges {
                 registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "junction", subsystem: "broker", metricName: name,

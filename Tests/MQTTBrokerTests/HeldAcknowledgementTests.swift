@@ -1,0 +1,99 @@
+import Foundation
+import MQTTBroker
+import MQTTCore
+import NIOCore
+import Testing
+
+/// What a publisher's PUBACK waits for with a data directory: its own message's deliveries to
+/// persistent sessions, durable or already acknowledged by them, and the PUBACKs before it.
+@Suite("Held acknowledgements (batch durability)", .serialized)
+struct HeldAcknowledgementTests {
+    static let persistent: MQTTProperties = [.sessionExpiryInterval(600)]
+
+    /// Sends one QoS 1 PUBLISH without waiting for its PUBACK; returns its packet id.
+    func sendQoS1(_ client: RawMQTTClient, _ topic: String, _ payload: String) async throws -> UInt16 {
+        let id = client.packetID()
+        try await client.send(.publish(MQTTPublishPacket(topic: topic, payload: ByteBuffer(string: payload), qos: .atLeastOnce,
+                                                         packetIdentifier: id)))
+        return id
+    }
+
+    @Test("A message the persistent subscriber acknowledged before its group was written is PUBACKed at once and never stored")
+    func acknowledgedBeforeWriteSkipsTheStore() async throws {
+        try await withTemporaryDirectory { data in
+            // Groups may wait a minute: a PUBACK that waited for a commit would time out below.
+            let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
+            try await withDurableBroker(data: data, settings: settings) { port, broker in
+                let subscriber = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-sub"),
+                                                                   properties: Self.persistent)
+                #expect(try await subscriber.subscribe("held/#", qos: .atLeastOnce) == [.grantedQoS1])
+                // Connected before groups are held (a session row or subscription waits for its commit).
+                let slow = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-slow"),
+                                                             properties: Self.persistent)
+                #expect(try await slow.subscribe("slow/#", qos: .atLeastOnce) == [.grantedQoS1])
+                let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
+                let count = 20
+                for i in 0..<count {
+                    let id = try await sendQoS1(publisher, "held/x", "m\(i)")
+                    let delivery = try await subscriber.receivePublish()
+                    #expect(delivery.payloadString == "m\(i)")
+                    try await subscriber.acknowledge(delivery)
+                    #expect(try await publisher.expectAck(.puback, id, timeout: .seconds(20)).reasonCode == .success)
+                }
+                let stats = try await broker.statistics()
+                // The first delivery is written (nothing has shown yet that deliveries are short-lived); the rest never are.
+                #expect(stats.deliveriesStored <= 1, "stored \(stats.deliveriesStored)")
+                #expect(stats.deliveriesSkipped >= count - 1, "skipped \(stats.deliveriesSkipped)")
+
+                // A message published after it still waits for `slow`, which does not acknowledge:
+                // the earlier PUBACK does not wait for that one's write.
+                let quickID = try await sendQoS1(publisher, "held/x", "quick")
+                _ = try await sendQoS1(publisher, "slow/x", "slow")
+                #expect(try await slow.receivePublish().payloadString == "slow")
+                try await subscriber.acknowledge(try await subscriber.receivePublish())
+                #expect(try await publisher.expectAck(.puback, quickID, timeout: .seconds(20)).reasonCode == .success)
+            }
+        }
+    }
+
+    @Test("A PUBACK never overtakes an earlier one still waiting for its message to be written, and that message is stored")
+    func pubacksKeepTheirOrder() async throws {
+        try await withTemporaryDirectory { data in
+            let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .milliseconds(300) }
+            let lateID = unique("held-late")
+            try await withDurableBroker(data: data, settings: settings) { port, broker in
+                let quick = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-quick"),
+                                                              properties: Self.persistent)
+                #expect(try await quick.subscribe("quick/#", qos: .atLeastOnce) == [.grantedQoS1])
+                let late = try await RawMQTTClient.connected(port: port, version: .v5, clientID: lateID, properties: Self.persistent)
+                #expect(try await late.subscribe("late/#", qos: .atLeastOnce) == [.grantedQoS1])
+                let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
+                // Short-lived deliveries first, so that groups are held.
+                for i in 0..<3 {
+                    let id = try await sendQoS1(publisher, "quick/x", "q\(i)")
+                    try await quick.acknowledge(try await quick.receivePublish())
+                    _ = try await publisher.expectAck(.puback, id)
+                }
+                let before = try await broker.statistics().deliveriesStored
+                // `late` never acknowledges m1; `quick` acknowledges m2 at once.
+                let first = try await sendQoS1(publisher, "late/x", "m1")
+                let second = try await sendQoS1(publisher, "quick/x", "m2")
+                #expect(try await late.receivePublish().payloadString == "m1")
+                let m2 = try await quick.receivePublish()
+                #expect(m2.payloadString == "m2")
+                try await quick.acknowledge(m2)
+                _ = try await publisher.expectAck(.puback, first)
+                _ = try await publisher.expectAck(.puback, second)
+                #expect(try await broker.statistics().deliveriesStored > before, "m1 was written before its PUBACK")
+                await late.closeAbruptly()
+            }
+            // m1 was acknowledged to the publisher, so it is in the store: it comes again.
+            try await withDurableBroker(data: data, settings: settings) { port, _ in
+                let late = try await RawMQTTClient.open(port: port, version: .v5)
+                #expect(try await late.connect(clientID: lateID, cleanStart: false, properties: Self.persistent).sessionPresent)
+                let again = try await late.receivePublish()
+                #expect(again.payloadString == "m1" && again.dup)
+            }
+        }
+    }
+}
