@@ -56,6 +56,31 @@ struct HeldAcknowledgementTests {
         }
     }
 
+    @Test("QoS 2 deliveries, which wait for their commit, never make the broker hold groups back")
+    func qos2FlowIsNotHeld() async throws {
+        try await withTemporaryDirectory { data in
+            // Held groups would wait a minute, and every QoS 2 PUBLISH to the subscriber with them.
+            let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
+            try await withDurableBroker(data: data, settings: settings) { port, _ in
+                let subscriber = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-sub2"),
+                                                                   properties: Self.persistent)
+                #expect(try await subscriber.subscribe("held2/#", qos: .exactlyOnce) == [.grantedQoS2])
+                let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub2"))
+                for i in 0..<10 {
+                    let id = publisher.packetID()
+                    try await publisher.send(.publish(MQTTPublishPacket(topic: "held2/x", payload: ByteBuffer(string: "m\(i)"),
+                                                                        qos: .exactlyOnce, packetIdentifier: id)))
+                    _ = try await publisher.expectAck(.pubrec, id, timeout: .seconds(20))
+                    try await publisher.send(.pubrel(MQTTPublishAckPacket(packetIdentifier: id)))
+                    _ = try await publisher.expectAck(.pubcomp, id, timeout: .seconds(20))
+                    let delivery = try await subscriber.receivePublish(timeout: .seconds(20))
+                    #expect(delivery.payloadString == "m\(i)" && delivery.qos == .exactlyOnce)
+                    try await subscriber.acknowledge(delivery)
+                }
+            }
+        }
+    }
+
     @Test("A PUBACK never overtakes an earlier one still waiting for its message to be written, and that message is stored")
     func pubacksKeepTheirOrder() async throws {
         try await withTemporaryDirectory { data in

@@ -139,7 +139,9 @@ final class BrokerJournal {
     }
 
     /// A delivery inserted in the open group and done before it is submitted costs no write at all.
-    func deleteDelivery(id: Int64) {
+    /// `couldCancel`: its delivery did not wait for the commit (so holding groups would have let it
+    /// cancel out; a QoS 2 PUBLISH to a network client waits).
+    func deleteDelivery(id: Int64, couldCancel: Bool = true) {
         if let position = openInserts.removeValue(forKey: id) {
             open[position - openBase] = nil
             liveCount -= 1
@@ -156,7 +158,7 @@ final class BrokerJournal {
             }
             return
         }
-        if wasShortLived(id) { shortLived += 1 }
+        if couldCancel && wasShortLived(id) { shortLived += 1 }
         record(.deleteDelivery(id))
     }
 

@@ -28,7 +28,8 @@ extension Session {
     /// A delivery is done (acknowledged, dropped, expired, handed to another session).
     func forget(_ delivery: Delivery?) {
         guard let delivery, delivery.storeID != 0 else { return }
-        journal?.deleteDelivery(id: delivery.storeID)
+        // A QoS 2 PUBLISH to a network client waits for its commit: that delivery never cancels out.
+        journal?.deleteDelivery(id: delivery.storeID, couldCancel: delivery.qos != .exactlyOnce || isInProcess)
     }
 
     /// An inbound QoS 2 message was routed: its packet id waits for PUBREL.
