@@ -7,7 +7,31 @@ import Foundation
 enum TrackingLine {
     /// The line of `event` with `time` (``Timestamp/iso8601(_:)``), newline included.
     static func encode(_ event: TrackingEvent, time: String) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        encode(event, into: &out) { line in line.string(time) }
+        return out
+    }
+
+    /// Appends the line of `event` to `out`, its time as `second` (the UTC second as
+    /// ``Timestamp/iso8601(_:)`` writes it, up to and including the `.`) and `millis`: no
+    /// intermediate string or array per line.
+    static func encode(_ event: TrackingEvent, second: [UInt8], millis: Int, into out: inout [UInt8]) {
+        encode(event, into: &out) { line in
+            line.out.append(UInt8(ascii: "\""))
+            line.out.append(contentsOf: second)
+            line.out.append(UInt8(ascii: "0") + UInt8(millis / 100))
+            line.out.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+            line.out.append(UInt8(ascii: "0") + UInt8(millis % 10))
+            line.out.append(UInt8(ascii: "Z"))
+            line.out.append(UInt8(ascii: "\""))
+        }
+    }
+
+    private static func encode(_ event: TrackingEvent, into out: inout [UInt8], time: (inout Writer) -> Void) {
         var line = Writer()
+        swap(&line.out, &out)
+        defer { swap(&line.out, &out) }
         if let bytes = event.bytes { line.key(#""bytes":"#); line.integer(bytes) }
         if let connector = event.connector { line.key(#""connector":"#); line.string(connector) }
         line.key(#""document":"#); line.string(event.document)
@@ -28,11 +52,10 @@ enum TrackingLine {
         line.key(#""process":"#); line.string(event.process)
         if let qos = event.qos { line.key(#""qos":"#); line.integer(qos) }
         if let step = event.step { line.key(#""step":"#); line.integer(step) }
-        line.key(#""time":"#); line.string(time)
+        line.key(#""time":"#); time(&line)
         if let topic = event.topic { line.key(#""topic":"#); line.string(topic) }
         line.out.append(UInt8(ascii: "}"))
         line.out.append(0x0A)
-        return line.out
     }
 
     /// Appends JSON pieces to one growing buffer.
@@ -40,9 +63,9 @@ enum TrackingLine {
         var out: [UInt8]
         private var first = true
 
+        /// Starts a line at the end of `out` (whose capacity is the caller's business).
         init(out: [UInt8] = []) {
             self.out = out
-            self.out.reserveCapacity(out.count + 256)
         }
 
         /// `quotedKey` is the key as written, quotes and colon included: `"bytes":`.

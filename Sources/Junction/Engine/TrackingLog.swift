@@ -70,6 +70,10 @@ public final class TrackingLog: Service, Sendable {
         var bytes: [UInt8] = []
         var day = ""
         var flushScheduled = false
+        /// The UTC second of the last line, as text up to the `.` of its milliseconds, and its day.
+        var second = Int64.min
+        var secondText: [UInt8] = []
+        var secondDay = ""
     }
 
     private struct Writer: ~Copyable {
@@ -105,19 +109,25 @@ public final class TrackingLog: Service, Sendable {
             if let error = event.error { metadata["error"] = "\(error)" }
             logger.debug("tracking", metadata: metadata)
         }
-        let time = Timestamp.iso8601(event.time)
-        append(TrackingLine.encode(event, time: time), day: String(decoding: time.utf8.prefix(10), as: UTF8.self))
-    }
-
-    /// Queues `line`; writes the queue when it is large, else makes sure a flush is scheduled.
-    private func append(_ line: [UInt8], day: String) {
-        let (now, schedule) = state.withLock { pending -> (Bool, Bool) in
-            if !pending.bytes.isEmpty && pending.day != day {
+        let milliseconds = Int64((event.time.timeIntervalSince1970 * 1000).rounded())
+        var (second, millis) = milliseconds.quotientAndRemainder(dividingBy: 1000)
+        if millis < 0 { (second, millis) = (second - 1, millis + 1000) }
+        let (now, schedule) = state.withLock { [second, millis] pending -> (Bool, Bool) in
+            // The text of the current second is made once per second, not once per line.
+            if second != pending.second {
+                let text = Timestamp.iso8601(Date(timeIntervalSince1970: Double(second)))
+                pending.second = second
+                pending.secondText = Array(text.utf8.prefix(20))
+                pending.secondDay = String(text.prefix(10))
+            }
+            if !pending.bytes.isEmpty && pending.day != pending.secondDay {
                 pending.sealed.append((pending.day, pending.bytes))
                 pending.bytes = []
             }
-            pending.day = day
-            pending.bytes += line
+            pending.day = pending.secondDay
+            // Appended in place: the buffer is reserved once, never regrown line by line.
+            if pending.bytes.capacity < Self.flushBytes { pending.bytes.reserveCapacity(Self.flushBytes + 4096) }
+            TrackingLine.encode(event, second: pending.secondText, millis: Int(millis), into: &pending.bytes)
             if pending.bytes.count >= Self.flushBytes { return (true, false) }
             if pending.flushScheduled { return (false, false) }
             pending.flushScheduled = true
