@@ -42,6 +42,32 @@ struct TrackingLogTests {
         #expect(lines[2] == #"{"document":"d2","event":"completed","process":"p/with/slashes","time":"2026-05-28T20:26:40.123Z"}"#)
     }
 
+    @Test("a character that needs escaping is escaped wherever it sits in a string, and lines of interleaved seconds keep their times")
+    func escapingAtEveryOffset() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
+        let base = 1_780_000_000.0
+        // Seconds interleaved as concurrent recorders interleave them: each line keeps its own.
+        let times = [millis(base + 0.999), millis(base + 1.0), millis(base + 0.001), millis(base + 59.5)]
+        var events: [TrackingEvent] = []
+        for special in ["\"", "\\", "\n", "\u{1}", "\u{1F}", " ", "!", "#", "[", "]", "\u{7F}", "é", "✓"] {
+            for offset in 0..<20 {
+                let text = String(repeating: "a", count: offset) + special + String(repeating: "b", count: 19 - offset)
+                events.append(TrackingEvent(time: times[events.count % times.count], event: .step, document: "d\(events.count)",
+                                            process: "p", topic: text))
+            }
+        }
+        for event in events { log.record(event) }
+        log.flush()
+        let lines = try String(contentsOf: log.file(for: times[0]), encoding: .utf8).split(separator: "\n")
+        let decoder = TrackReport.makeDecoder()
+        let decoded = try lines.map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
+        #expect(decoded.map(\.topic) == events.map(\.topic))
+        let milliseconds = { (event: TrackingEvent) in Int64((event.time.timeIntervalSince1970 * 1000).rounded()) }
+        #expect(decoded.map(milliseconds) == events.map(milliseconds))
+    }
+
     @Test("durations are written as the shortest text of the same number")
     func durations() async throws {
         let directory = try temporaryDirectory()
