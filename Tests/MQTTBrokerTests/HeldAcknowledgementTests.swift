@@ -10,6 +10,14 @@ import Testing
 struct HeldAcknowledgementTests {
     static let persistent: MQTTProperties = [.sessionExpiryInterval(600)]
 
+    /// A v5 client with a persistent session, subscribed to `filter` with `qos` granted.
+    func persistentSubscriber(_ port: Int, _ clientID: String, _ filter: String, qos: MQTTQoS) async throws -> RawMQTTClient {
+        let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: clientID, properties: Self.persistent)
+        let granted = try await client.subscribe(filter, qos: qos)
+        #expect(granted.map(\.rawValue) == [qos.rawValue], "SUBACK for \(filter)")
+        return client
+    }
+
     /// Sends one QoS 1 PUBLISH without waiting for its PUBACK; returns its packet id.
     func sendQoS1(_ client: RawMQTTClient, _ topic: String, _ payload: String) async throws -> UInt16 {
         let id = client.packetID()
@@ -24,13 +32,9 @@ struct HeldAcknowledgementTests {
             // Groups may wait a minute: a PUBACK that waited for a commit would time out below.
             let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
             try await withDurableBroker(data: data, settings: settings) { port, broker in
-                let subscriber = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-sub"),
-                                                                   properties: Self.persistent)
-                #expect(try await subscriber.subscribe("held/#", qos: .atLeastOnce) == [.grantedQoS1])
+                let subscriber = try await persistentSubscriber(port, unique("held-sub"), "held/#", qos: .atLeastOnce)
                 // Connected before groups are held (a session row or subscription waits for its commit).
-                let slow = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-slow"),
-                                                             properties: Self.persistent)
-                #expect(try await slow.subscribe("slow/#", qos: .atLeastOnce) == [.grantedQoS1])
+                let slow = try await persistentSubscriber(port, unique("held-slow"), "slow/#", qos: .atLeastOnce)
                 let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
                 let count = 20
                 for i in 0..<count {
@@ -62,9 +66,7 @@ struct HeldAcknowledgementTests {
             // Held groups would wait a minute, and every QoS 2 PUBLISH to the subscriber with them.
             let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
             try await withDurableBroker(data: data, settings: settings) { port, _ in
-                let subscriber = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-sub2"),
-                                                                   properties: Self.persistent)
-                #expect(try await subscriber.subscribe("held2/#", qos: .exactlyOnce) == [.grantedQoS2])
+                let subscriber = try await persistentSubscriber(port, unique("held-sub2"), "held2/#", qos: .exactlyOnce)
                 let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub2"))
                 for i in 0..<10 {
                     let id = publisher.packetID()
@@ -87,11 +89,8 @@ struct HeldAcknowledgementTests {
             let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .milliseconds(300) }
             let lateID = unique("held-late")
             try await withDurableBroker(data: data, settings: settings) { port, broker in
-                let quick = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-quick"),
-                                                              properties: Self.persistent)
-                #expect(try await quick.subscribe("quick/#", qos: .atLeastOnce) == [.grantedQoS1])
-                let late = try await RawMQTTClient.connected(port: port, version: .v5, clientID: lateID, properties: Self.persistent)
-                #expect(try await late.subscribe("late/#", qos: .atLeastOnce) == [.grantedQoS1])
+                let quick = try await persistentSubscriber(port, unique("held-quick"), "quick/#", qos: .atLeastOnce)
+                let late = try await persistentSubscriber(port, lateID, "late/#", qos: .atLeastOnce)
                 let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
                 // Short-lived deliveries first, so that groups are held.
                 for i in 0..<3 {
