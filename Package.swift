@@ -132,7 +132,12 @@ let package = Package(
         // broker for the test targets.
         .target(
             name: "TestSupport",
-            dependencies: ["MQTTBroker", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "MQTTBroker", "MQTTCore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Tests/TestSupport"
         ),
         .testTarget(

@@ -32,3 +32,36 @@ extension MQTTClient {
         try await publish(to: topic, payload: ByteBuffer(string: string), qos: qos, retain: retain, properties: properties)
     }
 }
+
+/// A publish handed to the client by ``MQTTClient/startPublish(to:payload:qos:retain:properties:)``,
+/// whose QoS flow may still be under way.
+public struct MQTTPublishInProgress: Sendable {
+    let future: EventLoopFuture<MQTTPublishResult>
+
+    /// Waits until the QoS flow completed, as ``MQTTClient/publish(to:payload:qos:retain:properties:)`` does.
+    public func result() async throws(MQTTClientError) -> MQTTPublishResult {
+        do {
+            return try await future.get()
+        } catch let error as MQTTClientError {
+            throw error
+        } catch {
+            throw .connectionClosed(description: "\(error)")
+        }
+    }
+}
+
+extension MQTTClient {
+    /// Hands a message to the client and returns at once: publishes started one after another
+    /// are sent in that order, several in flight at a time (up to the broker's Receive Maximum),
+    /// so a caller that must keep order need not wait a round trip per message. Await
+    /// ``MQTTPublishInProgress/result()`` for the outcome; the rules are those of
+    /// ``publish(to:payload:qos:retain:properties:)``.
+    public func startPublish(to topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
+                             properties: MQTTProperties = []) -> MQTTPublishInProgress {
+        let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain,
+                                       properties: configuration.version == .v5 ? properties : [])
+        let box = self.box
+        // `flatSubmit` queues on the loop at once: calls ordered in time reach the loop in that order.
+        return MQTTPublishInProgress(future: loop.flatSubmit { box.value.publish(packet) })
+    }
+}

@@ -1,5 +1,8 @@
 import MQTTCore
 import NIOCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The last handler of a client connection's pipeline, after
 /// `ByteToMessageHandler(MQTTPacketDecoder(version:))` and
@@ -26,6 +29,14 @@ final class MQTTClientChannelHandler: ChannelInboundHandler {
 
     func channelReadComplete(context: ChannelHandlerContext) {
         core.flushIfNeeded()
+        #if os(Linux)
+        // Acknowledge the next segment at once instead of delaying it (Linux leaves quick-ack
+        // mode by itself, so it is asked again after every read). A broker that does not set
+        // TCP_NODELAY (Mosquitto's default) holds its second small PUBACK until the first is
+        // acknowledged, and with several publishes in flight and nothing left to send, a delayed
+        // acknowledgement stalled every one of those exchanges 40 ms.
+        context.channel.setOption(.tcpOption(.init(rawValue: CInt(TCP_QUICKACK))), value: 1).whenFailure { _ in }
+        #endif
         context.fireChannelReadComplete()
     }
 

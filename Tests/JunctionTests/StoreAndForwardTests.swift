@@ -57,6 +57,31 @@ struct StoreAndForwardTests {
         }
     }
 
+    @Test("Stored messages go out several at a time, in order, before the external broker acknowledged the first")
+    func forwardsWithManyInFlight() async throws {
+        let port = try LoopbackPort.pick()
+        let harness = try ForwardingHarness(connectors: ["local": Self.local, "up": Self.upstream("mqtt://127.0.0.1:\(port)")],
+                                            processes: ["fwd": Self.forwarding(maxInFlight: 1)])
+        defer { harness.remove() }
+        try await harness.run(until: Self.processReady) { _, broker in
+            // The remote is down: each send completes once stored.
+            try await Self.publish(broker, 1...6)
+            try await waitUntil("6 documents completed") { try harness.count(.completed) == 6 }
+            let remote = try await ScriptedServer.start(port: port)
+            defer { Task { await remote.close() } }
+            guard case .connect = try await remote.receive(timeout: .seconds(20)) else { throw TestFailure("expected CONNECT") }
+            try await remote.send(.connack(MQTTConnAckPacket()))
+            // A forwarder that waited for each PUBACK would send the first and nothing more.
+            var ids: [UInt16] = []
+            for i in 1...6 {
+                guard case .publish(let publish) = try await remote.receive() else { throw TestFailure("expected PUBLISH \(i)") }
+                #expect(publish.topic == "out/\(i)" && String(buffer: publish.payload) == "m\(i)")
+                ids.append(try #require(publish.packetIdentifier))
+            }
+            for id in ids { try await remote.send(.puback(MQTTPublishAckPacket(packetIdentifier: id))) }
+        }
+    }
+
     @Test("whenFull block: sends beyond the bound wait unacknowledged, and go through once the link returns")
     func whenFullBlock() async throws {
         try await withPreparedMosquitto(persistence: .on(autosaveInterval: 0)) { up in

@@ -227,6 +227,39 @@ struct ClientResilienceTests {
         }
     }
 
+    @Test("startPublish: messages go out in the order started, all before the first acknowledgement, and each gets its own outcome")
+    func startPublishPipelines() async throws {
+        let server = try await ScriptedServer.start()
+        defer { Task { await server.close() } }
+        var configuration = MQTTClientConfiguration.test(port: server.port)
+        configuration.reconnect = .disabled
+        let client = MQTTClient(configuration: configuration)
+        async let connected: Void = client.connect()
+        guard case .connect = try await server.receive() else { throw TestFailure("expected CONNECT") }
+        try await server.send(.connack(MQTTConnAckPacket()))
+        try await connected
+        let started = (0..<5).map { client.startPublish(to: "pipe/\($0)", payload: ByteBuffer(string: "p\($0)"), qos: .atLeastOnce) }
+        var ids: [UInt16] = []
+        for index in 0..<5 {
+            guard case .publish(let publish) = try await server.receive() else { throw TestFailure("expected PUBLISH \(index)") }
+            #expect(publish.topic == "pipe/\(index)" && String(buffer: publish.payload) == "p\(index)")
+            ids.append(try #require(publish.packetIdentifier))
+        }
+        // The third is refused; the others succeed, acknowledged out of order.
+        for (index, id) in ids.enumerated().reversed() {
+            try await server.send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: index == 2 ? .quotaExceeded : .success)))
+        }
+        for (index, publish) in started.enumerated() {
+            do {
+                _ = try await publish.result()
+                #expect(index != 2)
+            } catch {
+                #expect(index == 2 && error == .publishFailed(reasonCode: .quotaExceeded, reasonString: nil), "\(error)")
+            }
+        }
+        await client.disconnect()
+    }
+
     @Test("enhanced authentication: the hook answers the broker's challenge and sees its final data")
     func enhancedAuthentication() async throws {
         let server = try await ScriptedServer.start()

@@ -4,6 +4,7 @@ import MQTTClient
 import MQTTCore
 import NIOCore
 import Synchronization
+import TestSupport
 import Testing
 
 /// MQTT 5 re-authentication in the client: the broker's AUTH 0x00 goes to the mechanism, which

@@ -3,6 +3,7 @@ import MQTTBroker
 import MQTTClient
 import MQTTCore
 import NIOCore
+import TestSupport
 import Testing
 
 /// MQTT over WebSocket (`ws://`, `wss://`): the broker's WebSocket listeners with our client, and

@@ -2,6 +2,7 @@ import MQTTClient
 import MQTTCore
 import NIOCore
 import Synchronization
+import TestSupport
 
 /// Collects the messages of a subscription for a test: acknowledges each one at once, or holds
 /// the acknowledgements while ``hold()`` is in force, and lets the test wait for a condition

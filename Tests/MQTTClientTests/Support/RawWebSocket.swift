@@ -3,6 +3,7 @@ import MQTTCore
 import NIOCore
 import NIOPosix
 import Synchronization
+import TestSupport
 
 /// A bare TCP connection for WebSocket tests: bytes written as given (hand-made HTTP and frames),
 /// bytes read with a deadline. Closed by ``close()``.

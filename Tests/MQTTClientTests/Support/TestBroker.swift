@@ -4,14 +4,9 @@ import MQTTBroker
 import MQTTClient
 import MQTTCore
 import NIOCore
-import Testing
 import TestSupport
+import Testing
 
-/// Why a test's expectation about timing or a peer failed.
-struct TestFailure: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
 
 /// Logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
 let testLogger: Logger = {
@@ -55,23 +50,6 @@ extension MQTTClientConfiguration {
         configuration.connectTimeout = .seconds(20)
         configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(300))
         return configuration
-    }
-}
-
-/// Fails with `what` unless `body` finishes within `timeout`.
-func within<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        guard let first = try await group.next(), let value = first else {
-            group.cancelAll()
-            throw TestFailure("\(what) did not happen within \(timeout)")
-        }
-        group.cancelAll()
-        return value
     }
 }
 

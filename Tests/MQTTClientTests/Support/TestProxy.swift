@@ -1,6 +1,7 @@
 import MQTTCore
 import NIOCore
 import NIOPosix
+import TestSupport
 
 /// A TCP proxy on 127.0.0.1 between a client under test and a broker, reading the client's byte
 /// stream as MQTT packets so a test can withhold chosen packet types, silence connections

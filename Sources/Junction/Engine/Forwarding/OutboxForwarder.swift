@@ -1,35 +1,61 @@
+import DequeModule
 import Foundation
 import Logging
 import MQTTClient
 import MQTTCore
 
-/// Sends the messages of one ``OutboxQueue`` to the external broker in order, one at a time:
-/// a message is deleted only after its publish completed (PUBACK for QoS 1, PUBCOMP for QoS 2,
-/// written for QoS 0). While the link is down the publish in progress waits in the client and
-/// is sent again when it reconnects; a message the broker refuses for good (a failure reason
-/// code, too large, an invalid topic) or whose Message Expiry passed is logged and dropped, so
-/// it cannot hold up the rest.
+/// Sends the messages of one ``OutboxQueue`` to the external broker in order, up to ``window``
+/// in flight (the client keeps their order on the wire, so the rate is not one round trip per
+/// message): a message is deleted only after its publish completed (PUBACK for QoS 1, PUBCOMP for
+/// QoS 2, written for QoS 0). While the link is down the publishes in progress wait in the client
+/// and are sent again when it reconnects; a message the broker refuses for good (a failure reason
+/// code, too large, an invalid topic) or whose Message Expiry passed is logged and dropped, so it
+/// cannot hold up the rest. One refused for now (quota exceeded, server busy) is sent again alone
+/// after a pause, behind those already in flight.
 struct OutboxForwarder: Sendable {
     let queue: OutboxQueue
     let link: ExternalMQTTConnection
     let logger: Logger
     static let batchSize = 64
+    /// Publishes in flight at most (the external broker's Receive Maximum may allow fewer).
+    static let window = 32
 
     /// Runs until the task is cancelled.
     func run() async {
-        var last: Int64 = 0
+        var read: Int64 = 0  // the last row started, or dropped without sending
         var failures = 0
+        var inFlight = Deque<(message: OutboxMessage, publish: MQTTPublishInProgress)>()
+        var done: [Int64] = []
+        var bytes = 0
+        func finish(_ id: Int64, size: Int, refusal: String?) {
+            queue.forwarded(id, refusal: refusal)
+            done.append(id)
+            bytes += size
+        }
+        /// Waits for the oldest publish in flight; false when cancelled.
+        func settleOldest() async -> Bool {
+            let (message, publish) = inFlight.removeFirst()
+            guard let handled = await settle(message, publish) else { return false }
+            finish(message.id, size: message.size, refusal: handled.reason)
+            return true
+        }
         if (try? await queue.prepare()) != nil, queue.totals.count > 0 {
             logger.notice("outbox holds messages from before the start; forwarding them first", metadata: [
                 "outbox.queue": "\(queue.name)", "outbox.messages": "\(queue.totals.count)", "outbox.bytes": "\(queue.totals.bytes)",
             ])
         }
-        while !Task.isCancelled {
+        forwarding: while !Task.isCancelled {
+            if !done.isEmpty && (inFlight.isEmpty || done.count >= Self.batchSize) {
+                // Confirmed messages leave the outbox (one synced write for many), which frees
+                // room for sends that wait for it.
+                await delete(done, bytes: bytes)
+                (done, bytes) = ([], 0)
+            }
             let seen = queue.arrived.generation
             let batch: [Result<OutboxMessage, OutboxStore.UndecodableRow>]
             do {
                 try await queue.prepare()
-                batch = try await queue.store.messages(queue.name, after: last, limit: Self.batchSize)
+                batch = try await queue.store.messages(queue.name, after: read, limit: Self.batchSize)
                 failures = 0
             } catch {
                 failures += 1
@@ -38,11 +64,14 @@ struct OutboxForwarder: Sendable {
                 continue
             }
             if batch.isEmpty {
-                await queue.arrived.wait(since: seen)
+                // Nothing new: wait for the oldest in flight, or for a message to arrive.
+                if inFlight.isEmpty {
+                    await queue.arrived.wait(since: seen)
+                } else if !(await settleOldest()) {
+                    break
+                }
                 continue
             }
-            var done: [Int64] = []
-            var bytes = 0
             for row in batch {
                 let message: OutboxMessage
                 switch row {
@@ -51,10 +80,8 @@ struct OutboxForwarder: Sendable {
                     logger.error("outbox row cannot be read; it is dropped", metadata: [
                         "outbox.queue": "\(queue.name)", "outbox.id": "\(bad.id)", "error": "\(bad.reason)",
                     ])
-                    queue.forwarded(bad.id, refusal: "unreadable outbox row")
-                    done.append(bad.id)
-                    bytes += bad.bytes
-                    last = bad.id
+                    finish(bad.id, size: bad.bytes, refusal: "unreadable outbox row")
+                    read = bad.id
                     continue
                 }
                 if !queue.isLinkUp && !done.isEmpty {
@@ -62,33 +89,79 @@ struct OutboxForwarder: Sendable {
                     await delete(done, bytes: bytes)
                     (done, bytes) = ([], 0)
                 }
-                guard let refusal = await forward(message) else { break }  // cancelled: the rest stays stored
-                queue.forwarded(message.id, refusal: refusal.reason)
-                done.append(message.id)
-                bytes += message.size
-                last = message.id
+                guard let client = await link.waitForClient(), !Task.isCancelled else { break forwarding }  // the rest stays stored
+                switch start(message, on: client) {
+                case .started(let publish):
+                    inFlight.append((message, publish))
+                case .expired:
+                    // Nothing is sent for it; those in flight before it are settled first, in order.
+                    while !inFlight.isEmpty { guard await settleOldest() else { break forwarding } }
+                    finish(message.id, size: message.size, refusal: "message expired in the outbox")
+                }
+                read = message.id
+                if inFlight.count >= Self.window, !(await settleOldest()) { break forwarding }
             }
-            await delete(done, bytes: bytes)
         }
+        // Cancelled: what was confirmed goes; what is still in flight stays stored and is sent again at the next start.
+        await delete(done, bytes: bytes)
     }
 
     /// nil when cancelled; a reason when the message was dropped.
     private struct Handled { var reason: String? }
 
+    private enum Start { case started(MQTTPublishInProgress), expired }
+
+    /// Hands `message` to the client with its remaining Message Expiry, unless that passed.
+    private func start(_ message: OutboxMessage, on client: MQTTClient) -> Start {
+        guard let properties = forwardedProperties(message) else {
+            logger.info("outbox message expired before it could be forwarded", metadata: metadata(message))
+            return .expired
+        }
+        return .started(client.startPublish(to: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
+                                            properties: properties))
+    }
+
+    /// The properties a message is forwarded with; nil when its Message Expiry passed in the outbox.
+    private func forwardedProperties(_ message: OutboxMessage) -> MQTTProperties? {
+        var properties = message.properties
+        properties.remove(.subscriptionIdentifier)
+        properties.remove(.topicAlias)
+        if let expiry = message.properties.messageExpiryInterval {
+            let waited = UInt32(clamping: Int(Date().timeIntervalSince(message.storedAt)))
+            guard waited < expiry else { return nil }
+            properties.set(.messageExpiryInterval, .messageExpiryInterval(expiry - waited))
+        }
+        return properties
+    }
+
+    /// The outcome of a started publish; one refused for now is sent again alone (``forward(_:)``).
+    private func settle(_ message: OutboxMessage, _ publish: MQTTPublishInProgress) async -> Handled? {
+        do {
+            _ = try await publish.result()
+            return Handled(reason: nil)
+        } catch {
+            if Task.isCancelled { return nil }
+            if Self.isPermanent(error) {
+                var details = metadata(message)
+                details["error"] = "\(error)"
+                logger.error("the external broker refused an outbox message; it is dropped", metadata: details)
+                return Handled(reason: "\(error)")
+            }
+            var details = metadata(message)
+            details["error"] = "\(error)"
+            logger.warning("forwarding failed; trying again", metadata: details)
+            await Self.pause(1)
+            return await forward(message)
+        }
+    }
+
     private func forward(_ message: OutboxMessage) async -> Handled? {
         var failures = 0
         while true {
             guard let client = await link.waitForClient(), !Task.isCancelled else { return nil }
-            var properties = message.properties
-            properties.remove(.subscriptionIdentifier)
-            properties.remove(.topicAlias)
-            if let expiry = message.properties.messageExpiryInterval {
-                let waited = UInt32(clamping: Int(Date().timeIntervalSince(message.storedAt)))
-                guard waited < expiry else {
-                    logger.info("outbox message expired before it could be forwarded", metadata: metadata(message))
-                    return Handled(reason: "message expired in the outbox")
-                }
-                properties.set(.messageExpiryInterval, .messageExpiryInterval(expiry - waited))
+            guard let properties = forwardedProperties(message) else {
+                logger.info("outbox message expired before it could be forwarded", metadata: metadata(message))
+                return Handled(reason: "message expired in the outbox")
             }
             do {
                 try await client.publish(to: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,

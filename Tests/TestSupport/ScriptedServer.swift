@@ -5,8 +5,8 @@ import Synchronization
 
 /// A one-connection MQTT server a test scripts packet by packet (for exchanges no broker here
 /// offers, such as enhanced authentication).
-final class ScriptedServer: Sendable {
-    let port: Int
+public final class ScriptedServer: Sendable {
+    public let port: Int
     private let serverChannel: Channel
     private let packets: AsyncStream<MQTTPacket>
     private let connection: ChannelSlot
@@ -18,7 +18,8 @@ final class ScriptedServer: Sendable {
         self.connection = connection
     }
 
-    static func start(version: MQTTProtocolVersion = .v5) async throws -> ScriptedServer {
+    /// Listens on 127.0.0.1:`port` (0: any free port).
+    public static func start(port: Int = 0, version: MQTTProtocolVersion = .v5) async throws -> ScriptedServer {
         let (packets, continuation) = AsyncStream<MQTTPacket>.makeStream()
         let connection = ChannelSlot()
         let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -31,13 +32,13 @@ final class ScriptedServer: Sendable {
                     try sync.addHandler(Collector(continuation: continuation))
                 }
             }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: "127.0.0.1", port: port).get()
         guard let port = channel.localAddress?.port else { throw TestFailure("scripted server bound no port") }
         return ScriptedServer(port: port, serverChannel: channel, packets: packets, connection: connection)
     }
 
     /// The next packet from the client.
-    func receive(timeout: Duration = .seconds(15)) async throws -> MQTTPacket {
+    public func receive(timeout: Duration = .seconds(15)) async throws -> MQTTPacket {
         let packets = self.packets
         return try await within(timeout, "a packet from the client") {
             var iterator = packets.makeAsyncIterator()
@@ -46,12 +47,12 @@ final class ScriptedServer: Sendable {
         }
     }
 
-    func send(_ packet: MQTTPacket) async throws {
+    public func send(_ packet: MQTTPacket) async throws {
         guard let channel = connection.value.withLock({ $0 }) else { throw TestFailure("no client connected") }
         try await channel.writeAndFlush(packet).get()
     }
 
-    func close() async {
+    public func close() async {
         try? await connection.value.withLock({ $0 })?.close()
         try? await serverChannel.close()
     }
@@ -68,4 +69,27 @@ final class ScriptedServer: Sendable {
 /// The accepted connection, set from the server's loop.
 final class ChannelSlot: Sendable {
     let value = Mutex<Channel?>(nil)
+}
+
+/// Why a test's expectation about timing or a peer failed.
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Fails with `what` unless `body` finishes within `timeout`.
+public func within<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: timeout)
+            return nil
+        }
+        guard let first = try await group.next(), let value = first else {
+            group.cancelAll()
+            throw TestFailure("\(what) did not happen within \(timeout)")
+        }
+        group.cancelAll()
+        return value
+    }
 }
