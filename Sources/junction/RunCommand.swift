@@ -77,9 +77,12 @@ struct RunCommand: AsyncParsableCommand {
             try admin?.validate()
         }
         let engine = Engine(definitions: definitions, dataDirectory: data.hasPrefix("/") ? URL(fileURLWithPath: data) : cwd.appendingPathComponent(data), baseDirectory: cwd,
-                            logger: logger, admin: admin, trackingRetention: trackingRetentionMilliseconds,
+                            logger: logger, admin: admin,
+                            onAdminBound: { [logger, adminHost] port in
+                                logger.notice("admin API listening", metadata: ["admin.address": "http://\(adminHost):\(port)"])
+                            },
+                            trackingRetention: trackingRetentionMilliseconds,
                             watch: DefinitionDirectories(processes: processes, connectors: connectors))
-        if let admin { logger.notice("admin API", metadata: ["admin.address": "http://\(admin.host):\(admin.port)"]) }
         if let broker = engine.broker {
             logger.notice("embedded broker", metadata: ["listener.address": "\(broker.listeners.map(\.url))"])
         }

@@ -56,6 +56,19 @@ final class JunctionChild: @unchecked Sendable {
         return port
     }
 
+    /// SIGTERM, then waits (bounded) for the exit; returns its status (nil if it did not exit,
+    /// in which case it is killed).
+    func terminate(timeout: Duration = .seconds(20)) async -> Int32? {
+        child.send(SIGTERM)
+        let deadline = ContinuousClock.now + timeout
+        while child.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        guard let status = child.status else {
+            kill()
+            return nil
+        }
+        return status
+    }
+
     /// SIGKILL, and waits for the exit.
     func kill() {
         guard child.isRunning else { return }

@@ -87,7 +87,10 @@ public struct AdminServer: Service {
         }
         let app = Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
                               onServerRunning: { [onBound] channel in onBound(channel.localAddress?.port ?? 0) }, logger: logger)
-        try await app.runService()
+        // `run()`, not `runService()`: the latter starts a service group of its own that reacts to
+        // SIGTERM by itself, so the admin server could end before the daemon's group asked it
+        // to, and `junction run` then exited 1 ("a service has finished unexpectedly").
+        try await app.run()
     }
 
     static func text(_ state: ProcessStatusBoard.State) -> String {
