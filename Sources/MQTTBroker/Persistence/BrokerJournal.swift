@@ -42,7 +42,7 @@ final class BrokerJournal {
     /// Groups handed to the writer and not completed yet.
     private(set) var committing = 0
     /// Every group up to this one is committed (or had nothing to write).
-    var durableUpTo: UInt64 = 0
+    private(set) var durableUpTo: UInt64 = 0
     private var nextDeliveryID: Int64
     var held: [ObjectIdentifier: HeldOutput] = [:]
     var durableWaiters: [(after: Mark, promise: EventLoopPromise<Void>)] = []
@@ -55,6 +55,8 @@ final class BrokerJournal {
     /// end of the unit), from the one holding `openBase` on; the first tells the age of the
     /// oldest change still to write.
     private var unitTimes = Deque<(position: Int, at: NIODeadline)>()
+    /// Where the last unit of work ended in the open group.
+    private var lastUnitEnd = 0
     /// When the open group first touched a session row.
     private var touchedSince: NIODeadline?
     private var holdScheduled = false
@@ -204,9 +206,6 @@ final class BrokerJournal {
         if force || !holding || !durableWaiters.isEmpty { return submitOpen() }
         submitWhenDue()
     }
-
-    /// Where the last unit of work ended in the open group.
-    private var lastUnitEnd = 0
 
     /// When the open group is due: its oldest change still to write is ``groupHold`` old.
     private var due: NIODeadline? {
