@@ -57,28 +57,52 @@ struct StoreAndForwardTests {
         }
     }
 
-    @Test("Stored messages go out several at a time, in order, before the external broker acknowledged the first")
-    func forwardsWithManyInFlight() async throws {
+    /// Stores `count` sends while the external broker (a scripted one on a fixed port) is down,
+    /// then starts it and accepts the connection; `body` gets it and the PUBLISHes the forwarder
+    /// sent before any PUBACK (which it must send itself).
+    static func forwardStored(_ count: Int, _ body: @escaping @Sendable (ScriptedServer, [MQTTPublishPacket]) async throws -> Void) async throws {
         let port = try LoopbackPort.pick()
         let harness = try ForwardingHarness(connectors: ["local": Self.local, "up": Self.upstream("mqtt://127.0.0.1:\(port)")],
                                             processes: ["fwd": Self.forwarding(maxInFlight: 1)])
         defer { harness.remove() }
         try await harness.run(until: Self.processReady) { _, broker in
             // The remote is down: each send completes once stored.
-            try await Self.publish(broker, 1...6)
-            try await waitUntil("6 documents completed") { try harness.count(.completed) == 6 }
+            try await Self.publish(broker, 1...count)
+            try await waitUntil("\(count) documents completed") { try harness.count(.completed) == count }
             let remote = try await ScriptedServer.start(port: port)
             defer { Task { await remote.close() } }
             guard case .connect = try await remote.receive(timeout: .seconds(20)) else { throw TestFailure("expected CONNECT") }
             try await remote.send(.connack(MQTTConnAckPacket()))
-            // A forwarder that waited for each PUBACK would send the first and nothing more.
-            var ids: [UInt16] = []
-            for i in 1...6 {
+            var publishes: [MQTTPublishPacket] = []
+            for i in 1...count {
                 guard case .publish(let publish) = try await remote.receive() else { throw TestFailure("expected PUBLISH \(i)") }
-                #expect(publish.topic == "out/\(i)" && String(buffer: publish.payload) == "m\(i)")
-                ids.append(try #require(publish.packetIdentifier))
+                publishes.append(publish)
             }
-            for id in ids { try await remote.send(.puback(MQTTPublishAckPacket(packetIdentifier: id))) }
+            try await body(remote, publishes)
+        }
+    }
+
+    @Test("Stored messages go out several at a time, in order, before the external broker acknowledged the first")
+    func forwardsWithManyInFlight() async throws {
+        // A forwarder that waited for each PUBACK would send the first and nothing more.
+        try await Self.forwardStored(6) { remote, publishes in
+            #expect(publishes.map(\.topic) == (1...6).map { "out/\($0)" })
+            #expect(publishes.map { String(buffer: $0.payload) } == (1...6).map { "m\($0)" })
+            for publish in publishes { try await remote.send(.puback(MQTTPublishAckPacket(packetIdentifier: try #require(publish.packetIdentifier)))) }
+        }
+    }
+
+    @Test("A message the external broker refuses for now (quota exceeded) is sent again alone; the others once")
+    func refusedForNowIsSentAgain() async throws {
+        try await Self.forwardStored(3) { remote, publishes in
+            for (index, publish) in publishes.enumerated() {
+                try await remote.send(.puback(MQTTPublishAckPacket(packetIdentifier: try #require(publish.packetIdentifier),
+                                                                   reasonCode: index == 1 ? .quotaExceeded : .success)))
+            }
+            guard case .publish(let again) = try await remote.receive() else { throw TestFailure("expected m2 again") }
+            #expect(String(buffer: again.payload) == "m2")
+            try await remote.send(.puback(MQTTPublishAckPacket(packetIdentifier: try #require(again.packetIdentifier))))
+            await #expect(throws: (any Error).self, "nothing else is sent") { try await remote.receive(timeout: .milliseconds(500)) }
         }
     }
 

@@ -35,7 +35,7 @@ struct OutboxForwarder: Sendable {
         /// Waits for the oldest publish in flight; false when cancelled.
         func settleOldest() async -> Bool {
             let (message, publish) = inFlight.removeFirst()
-            guard let handled = await settle(message, publish) else { return false }
+            guard let handled = await forward(message, started: publish) else { return false }
             finish(message.id, size: message.size, refusal: handled.reason)
             return true
         }
@@ -134,50 +134,35 @@ struct OutboxForwarder: Sendable {
         return properties
     }
 
-    /// The outcome of a started publish; one refused for now is sent again alone (``forward(_:)``).
-    private func settle(_ message: OutboxMessage, _ publish: MQTTPublishInProgress) async -> Handled? {
-        do {
-            _ = try await publish.result()
-            return Handled(reason: nil)
-        } catch {
-            if Task.isCancelled { return nil }
-            if Self.isPermanent(error) {
-                var details = metadata(message)
-                details["error"] = "\(error)"
-                logger.error("the external broker refused an outbox message; it is dropped", metadata: details)
-                return Handled(reason: "\(error)")
-            }
-            var details = metadata(message)
-            details["error"] = "\(error)"
-            logger.warning("forwarding failed; trying again", metadata: details)
-            await Self.pause(1)
-            return await forward(message)
-        }
-    }
-
-    private func forward(_ message: OutboxMessage) async -> Handled? {
+    /// Completes `message`: waits for `started` (its publish under way), and while the broker
+    /// refuses it for now, sends it again alone after a pause. nil when cancelled.
+    private func forward(_ message: OutboxMessage, started: MQTTPublishInProgress) async -> Handled? {
         var failures = 0
+        var next: MQTTPublishInProgress? = started
         while true {
-            guard let client = await link.waitForClient(), !Task.isCancelled else { return nil }
-            guard let properties = forwardedProperties(message) else {
-                logger.info("outbox message expired before it could be forwarded", metadata: metadata(message))
-                return Handled(reason: "message expired in the outbox")
+            let publish: MQTTPublishInProgress
+            if let next {
+                publish = next
+            } else {
+                guard let client = await link.waitForClient(), !Task.isCancelled else { return nil }
+                switch start(message, on: client) {
+                case .started(let again): publish = again
+                case .expired: return Handled(reason: "message expired in the outbox")
+                }
             }
+            next = nil
             do {
-                try await client.publish(to: message.topic, payload: message.payload, qos: message.qos, retain: message.retain,
-                                         properties: properties)
+                _ = try await publish.result()
                 return Handled(reason: nil)
             } catch {
                 if Task.isCancelled { return nil }
+                var details = metadata(message)
+                details["error"] = "\(error)"
                 if Self.isPermanent(error) {
-                    var details = metadata(message)
-                    details["error"] = "\(error)"
                     logger.error("the external broker refused an outbox message; it is dropped", metadata: details)
                     return Handled(reason: "\(error)")
                 }
                 failures += 1
-                var details = metadata(message)
-                details["error"] = "\(error)"
                 logger.warning("forwarding failed; trying again", metadata: details)
                 await Self.pause(failures)
             }
