@@ -5,30 +5,10 @@ import Foundation
 /// at a fraction of its cost (it was most of the engine's CPU per document). `TrackReport` reads
 /// it back with `JSONDecoder`.
 enum TrackingLine {
-    /// The line of `event` with `time` (``Timestamp/iso8601(_:)``), newline included.
-    static func encode(_ event: TrackingEvent, time: String) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
-        encode(event, into: &out) { line in line.string(time) }
-        return out
-    }
-
-    /// Appends the line of `event` to `out`, its time as `second` (the UTC second as
-    /// ``Timestamp/iso8601(_:)`` writes it, up to and including the `.`) and `millis`: no
-    /// intermediate string or array per line.
+    /// Appends the line of `event` to `out`, newline included, its time as `second` (the UTC
+    /// second as ``Timestamp/iso8601(_:)`` writes it, up to and including the `.`) and `millis`:
+    /// no intermediate string or array per line.
     static func encode(_ event: TrackingEvent, second: [UInt8], millis: Int, into out: inout [UInt8]) {
-        encode(event, into: &out) { line in
-            line.out.append(UInt8(ascii: "\""))
-            line.out.append(contentsOf: second)
-            line.out.append(UInt8(ascii: "0") + UInt8(millis / 100))
-            line.out.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
-            line.out.append(UInt8(ascii: "0") + UInt8(millis % 10))
-            line.out.append(UInt8(ascii: "Z"))
-            line.out.append(UInt8(ascii: "\""))
-        }
-    }
-
-    private static func encode(_ event: TrackingEvent, into out: inout [UInt8], time: (inout Writer) -> Void) {
         var line = Writer()
         swap(&line.out, &out)
         defer { swap(&line.out, &out) }
@@ -52,7 +32,14 @@ enum TrackingLine {
         line.key(#""process":"#); line.string(event.process)
         if let qos = event.qos { line.key(#""qos":"#); line.integer(qos) }
         if let step = event.step { line.key(#""step":"#); line.integer(step) }
-        line.key(#""time":"#); time(&line)
+        line.key(#""time":"#)
+        line.out.append(UInt8(ascii: "\""))
+        line.out.append(contentsOf: second)
+        line.out.append(UInt8(ascii: "0") + UInt8(millis / 100))
+        line.out.append(UInt8(ascii: "0") + UInt8(millis / 10 % 10))
+        line.out.append(UInt8(ascii: "0") + UInt8(millis % 10))
+        line.out.append(UInt8(ascii: "Z"))
+        line.out.append(UInt8(ascii: "\""))
         if let topic = event.topic { line.key(#""topic":"#); line.string(topic) }
         line.out.append(UInt8(ascii: "}"))
         line.out.append(0x0A)
