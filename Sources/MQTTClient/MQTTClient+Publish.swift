@@ -20,9 +20,7 @@ extension MQTTClient {
     @discardableResult
     public func publish(to topic: String, payload: ByteBuffer, qos: MQTTQoS = .atMostOnce, retain: Bool = false,
                         properties: MQTTProperties = []) async throws(MQTTClientError) -> MQTTPublishResult {
-        let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain,
-                                       properties: configuration.version == .v5 ? properties : [])
-        return try await onLoop { core in core.publish(packet) }
+        try await startPublish(to: topic, payload: payload, qos: qos, retain: retain, properties: properties).result()
     }
 
     /// Publishes UTF-8 text; see ``publish(to:payload:qos:retain:properties:)``.
