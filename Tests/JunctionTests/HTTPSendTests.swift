@@ -40,49 +40,50 @@ struct HTTPSendTests {
         }
     }
 
-    @Test("The MQTT message is acknowledged only after the HTTP answer came")
-    func acknowledgedAfterAnswer() async throws {
+    /// Runs the process `out` (its definition) against an HTTP server that holds every answer at
+    /// a gate until the test releases it.
+    static func withGatedAPI(_ process: String, _ body: @escaping @Sendable (EngineHarness, RecordingServer, Gate) async throws -> Void) async throws {
         let gate = Gate()
         let server = RecordingServer(gate: gate)
         try await server.run { port in
-            let harness = try EngineHarness(connectors: ["local": Self.broker, "api": Self.api(port)], processes: ["out": """
-                {"listen": {"connector": "local", "topic": "in/x", "qos": 1},
-                 "steps": [{"send": {"connector": "api", "path": "/hold"}}]}
-                """])
-            try await harness.run { h in
-                try await h.broker.publish(topic: "in/x", payload: ByteBuffer(string: "held"), qos: .atLeastOnce)
-                let request = try await server.next()
-                #expect(request.method == "POST" && request.path == "/base/hold" && request.body == "held")
-                #expect(try await h.session("out")?.inflight == 1)
-                await gate.release()
-                try await waitUntil("message acknowledged after the answer") { try await h.session("out")?.inflight == 0 }
-            }
+            let harness = try EngineHarness(connectors: ["local": Self.broker, "api": Self.api(port)], processes: ["out": process])
+            try await harness.run { h in try await body(h, server, gate) }
+        }
+    }
+
+    @Test("The MQTT message is acknowledged only after the HTTP answer came")
+    func acknowledgedAfterAnswer() async throws {
+        try await Self.withGatedAPI("""
+            {"listen": {"connector": "local", "topic": "in/x", "qos": 1},
+             "steps": [{"send": {"connector": "api", "path": "/hold"}}]}
+            """) { h, server, gate in
+            try await h.broker.publish(topic: "in/x", payload: ByteBuffer(string: "held"), qos: .atLeastOnce)
+            let request = try await server.next()
+            #expect(request.method == "POST" && request.path == "/base/hold" && request.body == "held")
+            #expect(try await h.session("out")?.inflight == 1)
+            await gate.release()
+            try await waitUntil("message acknowledged after the answer") { try await h.session("out")?.inflight == 0 }
         }
     }
 
     @Test("maxInFlight bounds the documents in flight: the rest wait in the broker's queue, then all go through")
     func maxInFlightBackPressure() async throws {
-        let gate = Gate()
-        let server = RecordingServer(gate: gate)
-        try await server.run { port in
-            let harness = try EngineHarness(connectors: ["local": Self.broker, "api": Self.api(port)], processes: ["out": """
-                {"listen": {"connector": "local", "topic": "in/+", "qos": 1}, "maxInFlight": 3,
-                 "steps": [{"send": {"connector": "api", "path": "/{{topic[1]}}"}}]}
-                """])
-            try await harness.run { h in
-                for i in 0..<10 { try await h.broker.publish(topic: "in/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
-                var paths: [String] = []
-                for _ in 0..<3 { paths.append(try await server.next().path) }
-                // Three requests held at the gate; the other seven never left the broker.
-                let held = try #require(try await h.session("out"))
-                #expect(held.inflight == 3 && held.queued == 7, "\(held)")
-                await gate.release()
-                for _ in 0..<7 { paths.append(try await server.next().path) }
-                #expect(Set(paths) == Set((0..<10).map { "/base/\($0)" }))
-                try await waitUntil("every message acknowledged") {
-                    let info = try await h.session("out")
-                    return info?.inflight == 0 && info?.queued == 0
-                }
+        try await Self.withGatedAPI("""
+            {"listen": {"connector": "local", "topic": "in/+", "qos": 1}, "maxInFlight": 3,
+             "steps": [{"send": {"connector": "api", "path": "/{{topic[1]}}"}}]}
+            """) { h, server, gate in
+            for i in 0..<10 { try await h.broker.publish(topic: "in/\(i)", payload: ByteBuffer(string: "\(i)"), qos: .atLeastOnce) }
+            var paths: [String] = []
+            for _ in 0..<3 { paths.append(try await server.next().path) }
+            // Three requests held at the gate; the other seven never left the broker.
+            let held = try #require(try await h.session("out"))
+            #expect(held.inflight == 3 && held.queued == 7, "\(held)")
+            await gate.release()
+            for _ in 0..<7 { paths.append(try await server.next().path) }
+            #expect(Set(paths) == Set((0..<10).map { "/base/\($0)" }))
+            try await waitUntil("every message acknowledged") {
+                let info = try await h.session("out")
+                return info?.inflight == 0 && info?.queued == 0
             }
         }
     }

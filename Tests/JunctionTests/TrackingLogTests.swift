@@ -4,21 +4,24 @@ import Logging
 import Testing
 
 @Suite("Tracking log: the JSON lines written by hand read back as the events", .timeLimit(.minutes(1)))
-struct TrackingLogTests {
-    private func temporaryDirectory() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("tracking-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-        return url
+final class TrackingLogTests {
+    /// Each test gets a log of its own in a fresh directory, removed after the test.
+    private let directory: URL
+    private let log: TrackingLog
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("tracking-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        log = TrackingLog(directory: directory, logger: Logger(label: "test"))
     }
+
+    deinit { try? FileManager.default.removeItem(at: directory) }
 
     /// Millisecond times, as the lines carry them.
     private func millis(_ seconds: Double) -> Date { Date(timeIntervalSince1970: (seconds * 1000).rounded() / 1000) }
 
     @Test("every field, escapes and Unicode round-trip through the file and TrackReport's decoder")
     func roundTrip() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
         let time = millis(1_780_000_000.123)
         let events = [
             TrackingEvent(time: time, event: .received, document: "d1", process: "orders", topic: "orders/new", qos: 1, bytes: 42,
@@ -44,9 +47,6 @@ struct TrackingLogTests {
 
     @Test("a character that needs escaping is escaped wherever it sits in a string, and lines of interleaved seconds keep their times")
     func escapingAtEveryOffset() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
         let base = 1_780_000_000.0
         // Seconds interleaved as concurrent recorders interleave them: each line keeps its own.
         let times = [millis(base + 0.999), millis(base + 1.0), millis(base + 0.001), millis(base + 59.5)]
@@ -70,9 +70,6 @@ struct TrackingLogTests {
 
     @Test("durations are written as the shortest text of the same number")
     func durations() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
         let time = millis(1_780_000_000)
         let durations: [Double] = [0, 0.005, 0.01, 0.1, 1.5, 2, 10.25, 999.999, 1234.567, 86_400_000.001, -3.25, 0.0000001, 1e20]
         for (index, duration) in durations.enumerated() {
@@ -89,9 +86,6 @@ struct TrackingLogTests {
 
     @Test("a recorded line reaches the file by itself within the flush delay")
     func flushesByItself() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
         let time = millis(1_780_000_000)
         log.record(TrackingEvent(time: time, event: .received, document: "alone", process: "p"))
         try await waitUntil("the line is in the file") {
@@ -101,10 +95,8 @@ struct TrackingLogTests {
 
     @Test("concurrent recorders: every line whole, none lost")
     func concurrentWriters() async throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let log = TrackingLog(directory: directory, logger: Logger(label: "test"))
         let time = millis(1_780_000_000)
+        let log = self.log
         await withTaskGroup(of: Void.self) { group in
             for task in 0..<8 {
                 group.addTask {

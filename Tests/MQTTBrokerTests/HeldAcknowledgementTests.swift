@@ -18,6 +18,15 @@ struct HeldAcknowledgementTests {
         return client
     }
 
+    /// A durable broker whose groups may wait a minute (`durabilityMaxWait`): an acknowledgement
+    /// that waited for a held group's commit would time out in these tests.
+    func withMinuteHold(_ body: (_ port: Int, _ broker: MQTTBroker) async throws -> Void) async throws {
+        try await withTemporaryDirectory { data in
+            let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
+            try await withDurableBroker(data: data, settings: settings) { port, broker in try await body(port, broker) }
+        }
+    }
+
     /// Sends one QoS 1 PUBLISH without waiting for its PUBACK; returns its packet id.
     func sendQoS1(_ client: RawMQTTClient, _ topic: String, _ payload: String) async throws -> UInt16 {
         let id = client.packetID()
@@ -28,57 +37,50 @@ struct HeldAcknowledgementTests {
 
     @Test("A message the persistent subscriber acknowledged before its group was written is PUBACKed at once and never stored")
     func acknowledgedBeforeWriteSkipsTheStore() async throws {
-        try await withTemporaryDirectory { data in
-            // Groups may wait a minute: a PUBACK that waited for a commit would time out below.
-            let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
-            try await withDurableBroker(data: data, settings: settings) { port, broker in
-                let subscriber = try await persistentSubscriber(port, unique("held-sub"), "held/#", qos: .atLeastOnce)
-                // Connected before groups are held (a session row or subscription waits for its commit).
-                let slow = try await persistentSubscriber(port, unique("held-slow"), "slow/#", qos: .atLeastOnce)
-                let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
-                let count = 20
-                for i in 0..<count {
-                    let id = try await sendQoS1(publisher, "held/x", "m\(i)")
-                    let delivery = try await subscriber.receivePublish()
-                    #expect(delivery.payloadString == "m\(i)")
-                    try await subscriber.acknowledge(delivery)
-                    #expect(try await publisher.expectAck(.puback, id, timeout: .seconds(20)).reasonCode == .success)
-                }
-                let stats = try await broker.statistics()
-                // The first delivery is written (nothing has shown yet that deliveries are short-lived); the rest never are.
-                #expect(stats.deliveriesStored <= 1, "stored \(stats.deliveriesStored)")
-                #expect(stats.deliveriesSkipped >= count - 1, "skipped \(stats.deliveriesSkipped)")
-
-                // A message published after it still waits for `slow`, which does not acknowledge:
-                // the earlier PUBACK does not wait for that one's write.
-                let quickID = try await sendQoS1(publisher, "held/x", "quick")
-                _ = try await sendQoS1(publisher, "slow/x", "slow")
-                #expect(try await slow.receivePublish().payloadString == "slow")
-                try await subscriber.acknowledge(try await subscriber.receivePublish())
-                #expect(try await publisher.expectAck(.puback, quickID, timeout: .seconds(20)).reasonCode == .success)
+        try await withMinuteHold { port, broker in
+            let subscriber = try await persistentSubscriber(port, unique("held-sub"), "held/#", qos: .atLeastOnce)
+            // Connected before groups are held (a session row or subscription waits for its commit).
+            let slow = try await persistentSubscriber(port, unique("held-slow"), "slow/#", qos: .atLeastOnce)
+            let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
+            let count = 20
+            for i in 0..<count {
+                let id = try await sendQoS1(publisher, "held/x", "m\(i)")
+                let delivery = try await subscriber.receivePublish()
+                #expect(delivery.payloadString == "m\(i)")
+                try await subscriber.acknowledge(delivery)
+                #expect(try await publisher.expectAck(.puback, id, timeout: .seconds(20)).reasonCode == .success)
             }
+            let stats = try await broker.statistics()
+            // The first delivery is written (nothing has shown yet that deliveries are short-lived); the rest never are.
+            #expect(stats.deliveriesStored <= 1, "stored \(stats.deliveriesStored)")
+            #expect(stats.deliveriesSkipped >= count - 1, "skipped \(stats.deliveriesSkipped)")
+
+            // A message published after it still waits for `slow`, which does not acknowledge:
+            // the earlier PUBACK does not wait for that one's write.
+            let quickID = try await sendQoS1(publisher, "held/x", "quick")
+            _ = try await sendQoS1(publisher, "slow/x", "slow")
+            #expect(try await slow.receivePublish().payloadString == "slow")
+            try await subscriber.acknowledge(try await subscriber.receivePublish())
+            #expect(try await publisher.expectAck(.puback, quickID, timeout: .seconds(20)).reasonCode == .success)
         }
     }
 
     @Test("QoS 2 deliveries, which wait for their commit, never make the broker hold groups back")
     func qos2FlowIsNotHeld() async throws {
-        try await withTemporaryDirectory { data in
-            // Held groups would wait a minute, and every QoS 2 PUBLISH to the subscriber with them.
-            let settings = BrokerSettings.test.with { $0.durabilityMaxWait = .seconds(60) }
-            try await withDurableBroker(data: data, settings: settings) { port, _ in
-                let subscriber = try await persistentSubscriber(port, unique("held-sub2"), "held2/#", qos: .exactlyOnce)
-                let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub2"))
-                for i in 0..<10 {
-                    let id = publisher.packetID()
-                    try await publisher.send(.publish(MQTTPublishPacket(topic: "held2/x", payload: ByteBuffer(string: "m\(i)"),
-                                                                        qos: .exactlyOnce, packetIdentifier: id)))
-                    _ = try await publisher.expectAck(.pubrec, id, timeout: .seconds(20))
-                    try await publisher.send(.pubrel(MQTTPublishAckPacket(packetIdentifier: id)))
-                    _ = try await publisher.expectAck(.pubcomp, id, timeout: .seconds(20))
-                    let delivery = try await subscriber.receivePublish(timeout: .seconds(20))
-                    #expect(delivery.payloadString == "m\(i)" && delivery.qos == .exactlyOnce)
-                    try await subscriber.acknowledge(delivery)
-                }
+        // Held groups would wait a minute, and every QoS 2 PUBLISH to the subscriber with them.
+        try await withMinuteHold { port, _ in
+            let subscriber = try await persistentSubscriber(port, unique("held-sub2"), "held2/#", qos: .exactlyOnce)
+            let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub2"))
+            for i in 0..<10 {
+                let id = publisher.packetID()
+                try await publisher.send(.publish(MQTTPublishPacket(topic: "held2/x", payload: ByteBuffer(string: "m\(i)"),
+                                                                    qos: .exactlyOnce, packetIdentifier: id)))
+                _ = try await publisher.expectAck(.pubrec, id, timeout: .seconds(20))
+                try await publisher.send(.pubrel(MQTTPublishAckPacket(packetIdentifier: id)))
+                _ = try await publisher.expectAck(.pubcomp, id, timeout: .seconds(20))
+                let delivery = try await subscriber.receivePublish(timeout: .seconds(20))
+                #expect(delivery.payloadString == "m\(i)" && delivery.qos == .exactlyOnce)
+                try await subscriber.acknowledge(delivery)
             }
         }
     }
