@@ -25,7 +25,8 @@ extension MQTTBroker {
         let packet = MQTTPublishPacket(topic: topic, payload: payload, qos: qos, retain: retain, properties: properties)
         let (state, restored, queue) = (self.state, self.restored.futureResult, self.localPublishes)
         return try await withUnsafeThrowingContinuation { continuation in
-            queue.enqueue(.init(packet: packet, publisher: publisher, continuation: continuation), state: state, restored: restored)
+            queue.enqueue(CollectionOfOne(.init(packet: packet, publisher: publisher, completion: .resume(continuation))),
+                          state: state, restored: restored)
         }
     }
 
@@ -166,6 +167,13 @@ final class LocalAcknowledger: Sendable {
         self.loop = loop
     }
 
+    /// One acknowledgement to apply on the loop.
+    struct Acknowledgement {
+        var acknowledger: LocalAcknowledger
+        var id: UInt16
+        var epoch: UInt64
+    }
+
     /// Queues the acknowledgement and returns. The first one queued schedules a task on the
     /// broker's loop that applies all of them queued by then, so a busy session costs the loop
     /// one task per batch, and the engine no suspension per document. The loop runs its tasks in
@@ -182,15 +190,27 @@ final class LocalAcknowledger: Sendable {
                 defer { pending.removeAll(keepingCapacity: true) }
                 return pending
             }
-            guard let session = state.value.sessions[clientID] else { return }
-            var completed = false
-            for acknowledgement in acknowledgements where session.epoch == acknowledgement.epoch {
-                completed = session.acknowledge(acknowledgement.id) || completed
-            }
-            guard completed else { return }
-            session.drainQueue(now: .now())
-            state.value.flushSoon()
+            Self.apply(acknowledgements.map { Acknowledgement(acknowledger: self, id: $0.id, epoch: $0.epoch) }, state.value)
         }
+    }
+
+    /// Applies `acknowledgements` (on the loop): each completes its message in its session when
+    /// that session is still the one it was delivered in; the sessions then send what waited.
+    static func apply(_ acknowledgements: [Acknowledgement], _ state: BrokerState) {
+        var (acknowledger, session): (LocalAcknowledger?, Session?) = (nil, nil)
+        var completed: [Session] = []
+        for acknowledgement in acknowledgements {
+            if acknowledger !== acknowledgement.acknowledger {
+                acknowledger = acknowledgement.acknowledger
+                session = state.sessions[acknowledgement.acknowledger.clientID]
+            }
+            guard let session, session.epoch == acknowledgement.epoch, session.acknowledge(acknowledgement.id) else { continue }
+            if !completed.contains(where: { $0 === session }) { completed.append(session) }
+        }
+        guard !completed.isEmpty else { return }
+        let now = NIODeadline.now()
+        for session in completed { session.drainQueue(now: now) }
+        state.flushSoon()
     }
 }
 

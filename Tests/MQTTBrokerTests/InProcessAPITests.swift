@@ -94,4 +94,58 @@ struct InProcessAPITests {
             _ = try await broker.subscribe(clientID: "x", subscriptions: [MQTTSubscription(topicFilter: "a/#/b")])
         }
     }
+
+    @Test("forward publishes what a delivery became, after what was published before, and acknowledges the delivery")
+    func forwardPublishesThenAcknowledges() async throws {
+        let broker = makeBroker()
+        let process = try await broker.subscribe(
+            clientID: "proc", subscriptions: [MQTTSubscription(topicFilter: "in/#", qos: .atLeastOnce)], cleanStart: true)
+        let sink = try await broker.subscribe(
+            clientID: "sink", subscriptions: [MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce)], cleanStart: true)
+        try await broker.publish(topic: "in/1", payload: payload("doc"), qos: .atLeastOnce)
+        var deliveries = process.makeAsyncIterator()
+        let delivery = try #require(await deliveries.next())
+        #expect(try await broker.session(clientID: "proc")?.inflight == 1)
+
+        try await broker.publish(topic: "out/before", payload: payload("0"), qos: .atLeastOnce)
+        try broker.forward([MQTTPublishPacket(topic: "out/a", payload: payload("1"), qos: .atLeastOnce),
+                            MQTTPublishPacket(topic: "out/b", payload: payload("2"), qos: .atMostOnce)],
+                           acknowledging: delivery)
+        // The loop applies the forward before this later query.
+        #expect(try await broker.session(clientID: "proc")?.inflight == 0)
+        var received = sink.makeAsyncIterator()
+        var topics: [String] = []
+        for _ in 0..<3 {
+            let message = try #require(await received.next())
+            topics.append(message.topic)
+            await message.ack()
+        }
+        #expect(topics == ["out/before", "out/a", "out/b"])
+        await process.close()
+        await sink.close()
+    }
+
+    @Test("forward with an invalid topic name queues nothing: the delivery stays unacknowledged")
+    func forwardRefusesInvalidTopic() async throws {
+        let broker = makeBroker()
+        let process = try await broker.subscribe(
+            clientID: "proc", subscriptions: [MQTTSubscription(topicFilter: "in/#", qos: .atLeastOnce)], cleanStart: true)
+        let sink = try await broker.subscribe(
+            clientID: "sink", subscriptions: [MQTTSubscription(topicFilter: "#", qos: .atMostOnce)], cleanStart: true)
+        try await broker.publish(topic: "in/1", payload: payload("doc"), qos: .atLeastOnce)
+        var deliveries = process.makeAsyncIterator()
+        let delivery = try #require(await deliveries.next())
+        #expect(throws: MQTTBrokerError.invalidTopicName("out/+")) {
+            try broker.forward([MQTTPublishPacket(topic: "out/ok", payload: payload("1")),
+                                MQTTPublishPacket(topic: "out/+", payload: payload("2"))], acknowledging: delivery)
+        }
+        #expect(try await broker.session(clientID: "proc")?.inflight == 1)
+        try await broker.publish(topic: "marker", payload: payload("m"))
+        var received = sink.makeAsyncIterator()
+        // The sink saw the original message and then the marker: nothing of the refused forward.
+        #expect(await received.next()?.topic == "in/1")
+        #expect(await received.next()?.topic == "marker")
+        await process.close()
+        await sink.close()
+    }
 }

@@ -11,41 +11,69 @@ extension ProcessContext {
         for (index, step) in steps.enumerated() where !documents.isEmpty {
             var output: [Document] = []
             for var document in documents {
+                if let result = try transform(step, document, index: index) {
+                    switch result {
+                    case .documents(let documents): output += documents
+                    case .branch(let branch, let document): output += try await run(branch, [document])
+                    }
+                    continue
+                }
                 switch step {
-                case .filter(let condition):
-                    if condition.evaluate(document) { output.append(document) } else { track(.filtered, document, step: index) }
-                    continue
-                case .set(let fields):
-                    for (name, template) in fields { document.properties[name] = template.render(document) }
-                case .map(let map):
-                    document.payload = map.apply(document)
-                case .route(let cases, let otherwise):
-                    let branch = cases.first { $0.condition.evaluate(document) }?.steps ?? otherwise
-                    track(.step, document, step: index)
-                    output += try await run(branch, [document])
-                    continue
-                case .split(let field):
-                    output += try split(document, field: field, step: index)
-                    continue
                 case .cache(let caching):
                     await caches.put(caching.cache, key: caching.key.render(document), payload: document.payload)
+                    track(.step, document, step: index)
                 case .lookup(let cache, let key, let target):
                     let value = await caches.get(cache, key: key.render(document))
                     switch target {
                     case .payload: if let value { document.payload = value }
                     case .property(let name): document.properties[name] = value.map { String(buffer: $0) }
                     }
+                    track(.step, document, step: index)
                 case .send(let send):
                     try await self.send(send, &document, step: index)
-                case .reply(let status, let body):
-                    recordReply(status: status, body: body, &document)  // answered by the HTTP listen
+                default:
+                    preconditionFailure("transform(_:_:index:) handles every other step")
                 }
-                if case .send = step {} else { track(.step, document, step: index) }
                 output.append(document)
             }
             documents = output
         }
         return documents
+    }
+
+    /// What a step that has nothing to wait for made of one document.
+    enum Transformed {
+        /// What goes on to the next step: none (filtered), one, or many (split).
+        case documents([Document])
+        /// A route: the document goes down these steps first.
+        case branch([StepDefinition], Document)
+    }
+
+    /// The steps with nothing to wait for (all but `send`, `cache` and `lookup`, which give nil),
+    /// tracked; shared by ``run(_:_:)`` and ``runInline(_:_:publishing:)``.
+    func transform(_ step: StepDefinition, _ input: Document, index: Int) throws -> Transformed? {
+        var document = input
+        switch step {
+        case .filter(let condition):
+            if condition.evaluate(document) { return .documents([document]) }
+            track(.filtered, document, step: index)
+            return .documents([])
+        case .set(let fields):
+            for (name, template) in fields { document.properties[name] = template.render(document) }
+        case .map(let map):
+            document.payload = map.apply(document)
+        case .route(let cases, let otherwise):
+            track(.step, document, step: index)
+            return .branch(cases.first { $0.condition.evaluate(document) }?.steps ?? otherwise, document)
+        case .split(let field):
+            return .documents(try split(document, field: field, step: index))
+        case .reply(let status, let body):
+            recordReply(status: status, body: body, &document)  // answered by the HTTP listen
+        case .send, .cache, .lookup:
+            return nil
+        }
+        track(.step, document, step: index)
+        return .documents([document])
     }
 
     private func split(_ document: Document, field: FieldPath?, step: Int) throws -> [Document] {
@@ -90,25 +118,18 @@ extension ProcessContext {
     /// Delivers `document` to the send's connector; returns the topic and QoS for tracking.
     func perform(_ send: SendDefinition, _ document: inout Document, step: Int?) async throws -> (String?, MQTTQoS?) {
         switch send.target {
-        case .mqtt(let topicTemplate, let qos, let retain, let userProperties, let maxMessageSize):
+        case .mqtt(_, let qos, let retain, _, _):
             if case .mqtt(let external)? = connectors[send.connector]?.kind {
                 return try await sendExternalMQTT(connector: send.connector, external, send.target, document, step: step)
             }
-            let topic = topicTemplate.render(document)
-            guard MQTTTopic.isValidName(topic) else {
-                throw ProcessError(step: step, message: "topic template \"\(topicTemplate)\" gave \"\(topic)\", not a topic name", permanent: true)
-            }
-            guard document.payload.readableBytes <= maxMessageSize else {
-                throw ProcessError(step: step, message: "message of \(document.payload.readableBytes) bytes exceeds maxMessageSize \(maxMessageSize)", permanent: true)
-            }
+            let message = try embeddedMessage(send.target, document, step: step)
             guard let broker else { throw ProcessError(step: step, message: "the embedded broker is not running", permanent: false) }
-            let properties = MQTTProperties(userProperties.map { .userProperty($0.0, $0.1.render(document)) })
             do {
-                try await broker.publish(topic: topic, payload: document.payload, qos: qos, retain: retain, properties: properties)
+                try await broker.publish(topic: message.topic, payload: message.payload, qos: qos, retain: retain, properties: message.properties)
             } catch {
-                throw ProcessError(step: step, message: "publish to \(topic) failed: \(error)", permanent: false)
+                throw ProcessError(step: step, message: "publish to \(message.topic) failed: \(error)", permanent: false)
             }
-            return (topic, qos)
+            return (message.topic, qos)
         case .file(let nameTemplate, let append):
             try write(document, connector: send.connector, name: nameTemplate.render(document), append: append, step: step)
             return (nil, nil)

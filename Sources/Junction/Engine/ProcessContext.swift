@@ -84,9 +84,14 @@ public struct ProcessContext: Sendable {
             fields: document.tracked.isEmpty ? nil : document.tracked, error: error))
     }
 
+    /// The tracked fields of one operation (`listen` or a `send`), rendered from the document.
+    func recordTrackedFields(_ options: OperationOptions, _ document: inout Document) {
+        for (name, template) in options.tracking { document.tracked[name] = template.render(document) }
+    }
+
     /// Archiving, tracking fields and caching of one operation (`listen` or a `send`).
     func applyOptions(_ options: OperationOptions, to document: inout Document) async throws {
-        for (name, template) in options.tracking { document.tracked[name] = template.render(document) }
+        recordTrackedFields(options, &document)
         if let caching = options.caching {
             await caches.put(caching.cache, key: caching.key.render(document), payload: document.payload)
         }

@@ -20,6 +20,13 @@ public struct ProcessRunner: Service {
     /// The in-process broker session of the process: persistent, named after it.
     public var clientID: String { MQTTBroker.inProcessClientID("process", context.name) }
 
+    /// Whether the process's documents run inline: an embedded MQTT Listen and steps that only
+    /// transform and send to the embedded broker (see ``ProcessContext/runsInline(listen:)``).
+    public var runsInline: Bool {
+        guard case .mqtt(let listen) = context.definition.listen, case .mqttBroker? = context.connectors[listen.connector]?.kind else { return false }
+        return context.runsInline(listen: listen.options)
+    }
+
     public func run() async throws {
         try context.checkEndpoints()
         switch context.definition.listen {
@@ -46,14 +53,15 @@ public struct ProcessRunner: Service {
             subscriptions: [MQTTSubscription(topicFilter: filter, qos: listen.qos, noLocal: listen.noLocal,
                                              retainAsPublished: listen.retainAsPublished, retainHandling: listen.retainHandling)],
             cleanStart: freshSession, sessionExpiry: .max, receiveMaximum: maxInFlight)
-        context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)"])
+        let inline = runsInline
+        context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)", "process.inline": "\(inline)"])
         await withGracefulShutdownHandler {
+            if inline {
+                await forwardEach(subscription, listen, broker)
+                return
+            }
             await Self.forEach(subscription, atMost: maxInFlight) { delivery in
-                let now = Date()
-                var document = Document(id: DocumentID.make(now: now), topic: delivery.topic, payload: delivery.payload,
-                                        properties: Self.properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup,
-                                                                    delivery.properties),
-                                        receivedAt: now)
+                var document = Self.document(delivery)
                 if case .failed = await process(&document, connector: listen.connector, options: listen.options, qos: delivery.qos) {
                     return  // stays unacknowledged: redelivered when the session resumes
                 }
@@ -63,6 +71,41 @@ public struct ProcessRunner: Service {
             Task { await subscription.close() }
         }
         context.logger.info("process stopped", metadata: ["process.name": "\(context.name)"])
+    }
+
+    /// The embedded Listen of a process that ``ProcessContext/runsInline(listen:)``: one task
+    /// takes the deliveries in order and runs each one's steps without waiting; its messages and
+    /// its acknowledgement go to the broker together (``MQTTBroker/forward(_:acknowledging:)``),
+    /// which acknowledges only once they are as durable as the message was. A failing step sends
+    /// what the steps before it published, then the document goes the usual way (tracked `failed`,
+    /// dead letter, or unacknowledged). `maxInFlight` still bounds the unacknowledged messages:
+    /// it is the session's receive maximum.
+    func forwardEach(_ subscription: BrokerSubscription, _ listen: ListenDefinition.MQTTListen, _ broker: MQTTBroker) async {
+        for await delivery in subscription {
+            var document = Self.document(delivery)
+            var messages: [MQTTPublishPacket] = []
+            do {
+                context.recordTrackedFields(listen.options, &document)
+                context.track(.received, document, connector: listen.connector, qos: delivery.qos)
+                _ = try context.runInline(context.definition.steps, [document], publishing: &messages)
+                try broker.forward(messages, acknowledging: delivery)
+                context.track(.completed, document)
+            } catch {
+                do { try broker.forward(messages, acknowledging: nil) } catch {
+                    context.logger.error("publish failed", metadata: ["process.name": "\(context.name)", "error": "\(error)"])
+                }
+                if case .failed = await fail(document, error) { continue }
+                await delivery.ack()
+            }
+        }
+    }
+
+    /// A new document for a message of the embedded broker.
+    static func document(_ delivery: BrokerDelivery) -> Document {
+        let now = Date()
+        return Document(id: DocumentID.make(now: now), topic: delivery.topic, payload: delivery.payload,
+                        properties: properties(qos: delivery.qos, retain: delivery.retain, dup: delivery.dup, delivery.properties),
+                        receivedAt: now)
     }
 
     /// Runs `handle` for every element of `elements`, at most `limit` at a time (the process's
@@ -114,14 +157,19 @@ public struct ProcessRunner: Service {
             context.track(.completed, document)
             return .completed(outputs)
         } catch {
-            let processError = error as? ProcessError ?? ProcessError(message: "\(error)", permanent: false)
-            context.track(.failed, document, step: processError.step, error: processError.message)
-            if await deadLetter(document, error: processError) { return .deadLettered(processError) }
-            context.logger.error("document failed", metadata: [
-                "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(processError.message)",
-            ])
-            return .failed(processError)
+            return await fail(document, error)
         }
+    }
+
+    /// A step failed: tracked `failed`, then the dead letter if there is one that works.
+    func fail(_ document: Document, _ error: any Error) async -> Outcome {
+        let processError = error as? ProcessError ?? ProcessError(message: "\(error)", permanent: false)
+        context.track(.failed, document, step: processError.step, error: processError.message)
+        if await deadLetter(document, error: processError) { return .deadLettered(processError) }
+        context.logger.error("document failed", metadata: [
+            "process.name": "\(context.name)", "message.id": "\(document.id)", "error": "\(processError.message)",
+        ])
+        return .failed(processError)
     }
 
     /// Sends the document as received to `onError.deadLetter`; true when it is there.
