@@ -45,6 +45,23 @@ final class TrackingLogTests {
         #expect(lines[2] == #"{"document":"d2","event":"completed","process":"p/with/slashes","time":"2026-05-28T20:26:40.123Z"}"#)
     }
 
+    @Test("a line longer than the pending buffer (a 200 KB error, every byte escaped) is written whole, and the lines around it too")
+    func lineLargerThanTheBuffer() async throws {
+        let time = millis(1_780_000_000.5)
+        let long = String(repeating: "\"\u{1}", count: 100_000)
+        let events = [TrackingEvent(time: time, event: .received, document: "a", process: "p", bytes: 12_345_678_901),
+                      TrackingEvent(time: time, event: .failed, document: "a", process: "p", step: 3, error: long),
+                      TrackingEvent(time: time, event: .completed, document: "b", process: "p", durationMs: -0.5)]
+        for event in events { log.record(event) }
+        log.flush()
+        let lines = try String(contentsOf: log.file(for: time), encoding: .utf8).split(separator: "\n")
+        let decoder = TrackReport.makeDecoder()
+        let decoded = try lines.map { try decoder.decode(TrackingEvent.self, from: Data($0.utf8)) }
+        #expect(decoded.map(\.error) == [nil, long, nil])
+        #expect(decoded.map(\.bytes) == [12_345_678_901, nil, nil])
+        #expect(decoded.last?.durationMs == -0.5)
+    }
+
     @Test("a character that needs escaping is escaped wherever it sits in a string, and lines of interleaved seconds keep their times")
     func escapingAtEveryOffset() async throws {
         let base = 1_780_000_000.0

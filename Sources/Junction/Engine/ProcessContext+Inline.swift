@@ -37,6 +37,8 @@ extension ProcessContext {
             var output: [Document] = []
             for var document in documents {
                 switch try transform(step, document, index: index) {
+                case .one(let document)?:
+                    output.append(document)
                 case .documents(let documents)?:
                     output += documents
                 case .branch(let branch, let document)?:

@@ -13,6 +13,7 @@ extension ProcessContext {
             for var document in documents {
                 if let result = try transform(step, document, index: index) {
                     switch result {
+                    case .one(let document): output.append(document)
                     case .documents(let documents): output += documents
                     case .branch(let branch, let document): output += try await run(branch, [document])
                     }
@@ -43,7 +44,9 @@ extension ProcessContext {
 
     /// What a step that has nothing to wait for made of one document.
     enum Transformed {
-        /// What goes on to the next step: none (filtered), one, or many (split).
+        /// The document goes on to the next step.
+        case one(Document)
+        /// What goes on to the next step: none (filtered) or many (split).
         case documents([Document])
         /// A route: the document goes down these steps first.
         case branch([StepDefinition], Document)
@@ -55,7 +58,7 @@ extension ProcessContext {
         var document = input
         switch step {
         case .filter(let condition):
-            if condition.evaluate(document) { return .documents([document]) }
+            if condition.evaluate(document) { return .one(document) }
             track(.filtered, document, step: index)
             return .documents([])
         case .set(let fields):
@@ -73,7 +76,7 @@ extension ProcessContext {
             return nil
         }
         track(.step, document, step: index)
-        return .documents([document])
+        return .one(document)
     }
 
     private func split(_ document: Document, field: FieldPath?, step: Int) throws -> [Document] {

@@ -127,11 +127,15 @@ public struct ProcessRunner: Service {
         }
     }
 
+    /// The properties of every combination of QoS, retain and dup, at `qos * 4 + retain * 2 + dup`.
+    private static let baseProperties: [[String: String]] = (0..<12).map { index in
+        ["qos": String(index / 4), "retain": index & 2 != 0 ? "true" : "false", "dup": index & 1 != 0 ? "true" : "false"]
+    }
+
     /// Document properties from an MQTT message: qos, retain, dup, content type, user properties.
     static func properties(qos: MQTTQoS, retain: Bool, dup: Bool, _ mqtt: MQTTProperties) -> [String: String] {
-        // Literals, not interpolation: this runs for every document.
-        var properties = ["qos": qos == .atMostOnce ? "0" : qos == .atLeastOnce ? "1" : "2",
-                          "retain": retain ? "true" : "false", "dup": dup ? "true" : "false"]
+        // A copy of one of twelve dictionaries made once: this runs for every document.
+        var properties = baseProperties[Int(qos.rawValue) * 4 + (retain ? 2 : 0) + (dup ? 1 : 0)]
         for (name, value) in mqtt.userProperties { properties[name] = value }
         if let contentType = mqtt.contentType { properties["contentType"] = contentType }
         return properties

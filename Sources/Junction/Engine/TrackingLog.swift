@@ -67,7 +67,8 @@ public final class TrackingLog: Service, Sendable {
     private struct Pending: ~Copyable {
         /// Lines of an earlier day, queued before the day changed.
         var sealed: [(day: String, bytes: [UInt8])] = []
-        var bytes: [UInt8] = []
+        /// The lines of `day` not written yet.
+        var lines = TrackingLine.Writer(capacity: TrackingLog.flushBytes + 4096)
         var day = ""
         var flushScheduled = false
         /// The UTC second of the last line, as text up to the `.` of its milliseconds, and its day.
@@ -120,15 +121,14 @@ public final class TrackingLog: Service, Sendable {
                 pending.secondText = Array(text.utf8.prefix(20))
                 pending.secondDay = String(text.prefix(10))
             }
-            if !pending.bytes.isEmpty && pending.day != pending.secondDay {
-                pending.sealed.append((pending.day, pending.bytes))
-                pending.bytes = []
+            if pending.lines.count > 0 && pending.day != pending.secondDay {
+                pending.sealed.append((pending.day, Array(pending.lines.written)))
+                pending.lines.removeAll()
             }
             pending.day = pending.secondDay
-            // Appended in place: the buffer is reserved once, never regrown line by line.
-            if pending.bytes.capacity < Self.flushBytes { pending.bytes.reserveCapacity(Self.flushBytes + 4096) }
-            TrackingLine.encode(event, second: pending.secondText, millis: Int(millis), into: &pending.bytes)
-            if pending.bytes.count >= Self.flushBytes { return (true, false) }
+            // Encoded in place, at the end of the pending lines.
+            TrackingLine.encode(event, second: pending.secondText, millis: Int(millis), into: &pending.lines)
+            if pending.lines.count >= Self.flushBytes { return (true, false) }
             if pending.flushScheduled { return (false, false) }
             pending.flushScheduled = true
             return (false, true)
@@ -149,8 +149,8 @@ public final class TrackingLog: Service, Sendable {
             let batches = state.withLock { pending -> [(day: String, bytes: [UInt8])] in
                 var batches = pending.sealed
                 pending.sealed = []
-                if !pending.bytes.isEmpty { batches.append((pending.day, pending.bytes)) }
-                pending.bytes = []
+                if pending.lines.count > 0 { batches.append((pending.day, Array(pending.lines.written))) }
+                pending.lines.removeAll()
                 return batches
             }
             for batch in batches {

@@ -7,7 +7,15 @@ import Synchronization
 /// event, and the broker's counters sampled at scrape time.
 public final class EngineMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
-    private let counters = Mutex<[CounterKey: Counter]>([:])
+    private let counters = Mutex(Counters())
+
+    /// Every counter made, and those of the process counted last (a process's events come in
+    /// runs: most lookups compare one string and scan eight kinds, without hashing).
+    private struct Counters {
+        var all: [CounterKey: Counter] = [:]
+        var lastProcess: String?
+        var last: [(TrackingEvent.Kind, Counter)] = []
+    }
 
     private struct CounterKey: Hashable {
         var process: String
@@ -18,14 +26,19 @@ public final class EngineMetrics: Sendable {
 
     /// Counts one tracking event.
     func record(_ event: TrackingEvent) {
-        let key = CounterKey(process: event.process, event: event.event)
         let counter = counters.withLock { counters in
-            if let counter = counters[key] { return counter }
-            let counter = registry.makeCounter(
+            if counters.lastProcess == event.process, let counter = counters.last.first(where: { $0.0 == event.event })?.1 { return counter }
+            if counters.lastProcess != event.process {
+                counters.lastProcess = event.process
+                counters.last = []
+            }
+            let key = CounterKey(process: event.process, event: event.event)
+            let counter = counters.all[key] ?? registry.makeCounter(
                 descriptor: MetricNameDescriptor(namespace: "junction", metricName: "documents", unitName: "total",
                                                  helpText: "Tracking events per process and kind"),
                 labels: [("process", event.process), ("event", event.event.rawValue)])
-            counters[key] = counter
+            counters.all[key] = counter
+            counters.last.append((event.event, counter))
             return counter
         }
         counter.increment()
