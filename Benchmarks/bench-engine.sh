@@ -4,8 +4,8 @@
 # One `junction run` (release build) with the embedded broker and three bench processes
 # (Benchmarks/engine/Processes), one nginx on loopback answering 204 to every POST, and:
 #   1. broker 1→1: QoS 1, 64 B, publisher to subscriber through the embedded broker alone;
-#   2. MQTT → MQTT: the same load through the `relay` process (Listen QoS 1 → Send QoS 1);
-#      ratio = 2 / 1 (goal ≥ 0.5);
+#   2. MQTT → MQTT: the same load, for as long, through the `relay` process (Listen QoS 1 →
+#      Send QoS 1); ratio = 2 / 1 (goal ≥ 0.5);
 #   3. plain libcurl: a C loop (Benchmarks/curl-loop.c, one kept-alive handle) POSTing 64 B to nginx;
 #   4. MQTT → HTTP: messages published QoS 1 to the `post` process, which POSTs each to nginx;
 #      documents/s from the first publish to nginx's last logged request; ratio = 4 / 3 (goal ≥ 0.5);
@@ -13,8 +13,8 @@
 #      generator's own HTTP sink: p50/p99 from publish to HTTP arrival, one monotonic clock.
 # Tracking stays on, as in production: every document writes its JSON lines.
 #
-# Environment: BENCH_SECONDS (default 5) seconds of the broker row; BENCH_MESSAGES (default 100000)
-# messages through each process; BENCH_LATENCY_SECONDS (default 10); BENCH_WARMUP (default 20000)
+# Environment: BENCH_SECONDS (default 5) seconds of publishing in the broker and relay rows;
+# BENCH_MESSAGES (default 100000) messages of the libcurl loop and through the `post` process; BENCH_LATENCY_SECONDS (default 10); BENCH_WARMUP (default 20000)
 # messages through the broker and the relay before rows 1 and 2, not counted. Expects the release build
 # (`swift build -c release --product junction`, the Makefile target does it) and nginx.
 set -euo pipefail
@@ -103,7 +103,7 @@ bench() {
 bench warmup-broker scenario -P 1 -S 1 -t bench/direct -f bench/direct -q 1 -s 64 -L "$warmup" --inflight 100 --drain 30
 bench warmup-relay scenario -P 1 -S 1 -t bench/in/0 -f 'bench/out/#' --fan-out 1 -q 1 -s 64 -L "$warmup" --inflight 100 --drain 60
 bench broker scenario -P 1 -S 1 -t bench/direct -f bench/direct -q 1 -s 64 -d "$seconds" --inflight 100 --drain 30
-bench relay scenario -P 1 -S 1 -t bench/in/0 -f 'bench/out/#' --fan-out 1 -q 1 -s 64 -L "$messages" --inflight 100 --drain 120
+bench relay scenario -P 1 -S 1 -t bench/in/0 -f 'bench/out/#' --fan-out 1 -q 1 -s 64 -d "$seconds" --inflight 100 --drain 120
 
 "$work/curl-loop" "http://127.0.0.1:$port_n/baseline" "$messages" 64 > "$work/curl.json"
 echo "bench-engine: curl-loop done" >&2
