@@ -88,18 +88,7 @@ struct RelayCrashTests {
         configuration.cleanStart = false
         configuration.sessionExpiryInterval = 3600
         try await MQTTClient.withConnection(configuration) { client in
-            try await client.subscribe(to: [MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce)], acknowledgement: .automatic,
-                                       unsubscribeOnExit: false) { messages in
-                let received = ReceivedMessages()
-                let feeder = Task {
-                    do {
-                        for try await message in messages { received.push(message) }
-                    } catch {}
-                    received.finish()
-                }
-                defer { feeder.cancel() }
-                try await body(received)
-            }
+            try await withMessages(client, [MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce)], unsubscribeOnExit: false, body)
         }
     }
 }

@@ -95,16 +95,22 @@ struct InProcessAPITests {
         }
     }
 
+    /// A process's session on `in/#` and a sink's, and the process's delivery of one QoS 1
+    /// message published to `in/1` (the sink gets it too when its filter matches).
+    func processAndSink(_ broker: MQTTBroker, sink filter: MQTTSubscription) async throws
+        -> (process: BrokerSubscription, sink: BrokerSubscription, delivery: BrokerDelivery) {
+        let process = try await broker.subscribe(
+            clientID: "proc", subscriptions: [MQTTSubscription(topicFilter: "in/#", qos: .atLeastOnce)], cleanStart: true)
+        let sink = try await broker.subscribe(clientID: "sink", subscriptions: [filter], cleanStart: true)
+        try await broker.publish(topic: "in/1", payload: payload("doc"), qos: .atLeastOnce)
+        var deliveries = process.makeAsyncIterator()
+        return (process, sink, try #require(await deliveries.next()))
+    }
+
     @Test("forward publishes what a delivery became, after what was published before, and acknowledges the delivery")
     func forwardPublishesThenAcknowledges() async throws {
         let broker = makeBroker()
-        let process = try await broker.subscribe(
-            clientID: "proc", subscriptions: [MQTTSubscription(topicFilter: "in/#", qos: .atLeastOnce)], cleanStart: true)
-        let sink = try await broker.subscribe(
-            clientID: "sink", subscriptions: [MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce)], cleanStart: true)
-        try await broker.publish(topic: "in/1", payload: payload("doc"), qos: .atLeastOnce)
-        var deliveries = process.makeAsyncIterator()
-        let delivery = try #require(await deliveries.next())
+        let (process, sink, delivery) = try await processAndSink(broker, sink: MQTTSubscription(topicFilter: "out/#", qos: .atLeastOnce))
         #expect(try await broker.session(clientID: "proc")?.inflight == 1)
 
         try await broker.publish(topic: "out/before", payload: payload("0"), qos: .atLeastOnce)
@@ -128,13 +134,7 @@ struct InProcessAPITests {
     @Test("forward with an invalid topic name queues nothing: the delivery stays unacknowledged")
     func forwardRefusesInvalidTopic() async throws {
         let broker = makeBroker()
-        let process = try await broker.subscribe(
-            clientID: "proc", subscriptions: [MQTTSubscription(topicFilter: "in/#", qos: .atLeastOnce)], cleanStart: true)
-        let sink = try await broker.subscribe(
-            clientID: "sink", subscriptions: [MQTTSubscription(topicFilter: "#", qos: .atMostOnce)], cleanStart: true)
-        try await broker.publish(topic: "in/1", payload: payload("doc"), qos: .atLeastOnce)
-        var deliveries = process.makeAsyncIterator()
-        let delivery = try #require(await deliveries.next())
+        let (process, sink, delivery) = try await processAndSink(broker, sink: MQTTSubscription(topicFilter: "#", qos: .atMostOnce))
         #expect(throws: MQTTBrokerError.invalidTopicName("out/+")) {
             try broker.forward([MQTTPublishPacket(topic: "out/ok", payload: payload("1")),
                                 MQTTPublishPacket(topic: "out/+", payload: payload("2"))], acknowledging: delivery)

@@ -6,20 +6,11 @@ extension ProcessContext {
     /// when the QoS flow completed, with the topic and QoS for tracking.
     func sendExternalMQTT(connector: String, _ definition: MQTTConnectorDefinition, _ target: SendDefinition.Target,
                           _ document: Document, step: Int?) async throws -> (String?, MQTTQoS?) {
-        guard case .mqtt(let topicTemplate, let qos, let retain, let userProperties, let maxMessageSize) = target else {
-            throw ProcessError(step: step, message: "connector \(connector) is an mqtt connector", permanent: true)
-        }
-        let topic = topicTemplate.render(document)
-        guard MQTTTopic.isValidName(topic) else {
-            throw ProcessError(step: step, message: "topic template \"\(topicTemplate)\" gave \"\(topic)\", not a topic name", permanent: true)
-        }
-        guard document.payload.readableBytes <= maxMessageSize else {
-            throw ProcessError(step: step, message: "message of \(document.payload.readableBytes) bytes exceeds maxMessageSize \(maxMessageSize)", permanent: true)
-        }
-        let properties = MQTTProperties(userProperties.map { .userProperty($0.0, $0.1.render(document)) })
+        let message = try mqttMessage(target, document, step: step)
+        let (topic, qos, retain, properties) = (message.topic, message.qos, message.retain, message.properties)
         if let outbox = resources.mqtt.outbox(for: connector) {
-            let message = OutboxMessage(topic: topic, payload: document.payload, qos: qos, retain: retain, properties: properties)
-            try await storeAndForward(message, outbox, connector: connector, whenFull: definition.storeAndForward.whenFull, step: step)
+            let stored = OutboxMessage(topic: topic, payload: document.payload, qos: qos, retain: retain, properties: properties)
+            try await storeAndForward(stored, outbox, connector: connector, whenFull: definition.storeAndForward.whenFull, step: step)
             return (topic, qos)
         }
         let client: MQTTClient

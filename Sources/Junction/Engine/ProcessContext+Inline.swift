@@ -46,7 +46,7 @@ extension ProcessContext {
                 case nil:
                     guard case .send(let send) = step else { preconditionFailure("runsInline(listen:) admits no other step") }
                     recordTrackedFields(send.options, &document)
-                    let message = try embeddedMessage(send.target, document, step: index)
+                    let message = try mqttMessage(send.target, document, step: index)
                     messages.append(message)
                     track(.sent, document, step: index, connector: send.connector, topic: message.topic, qos: message.qos)
                     output.append(document)
@@ -55,22 +55,5 @@ extension ProcessContext {
             documents = output
         }
         return documents
-    }
-
-    /// The message an MQTT `send` to the embedded broker publishes: the rendered topic (a topic
-    /// name, or the step fails for good), the payload within `maxMessageSize`, user properties.
-    func embeddedMessage(_ target: SendDefinition.Target, _ document: Document, step: Int?) throws -> MQTTPublishPacket {
-        guard case .mqtt(let topicTemplate, let qos, let retain, let userProperties, let maxMessageSize) = target else {
-            preconditionFailure("an MQTT send has an MQTT target")
-        }
-        let topic = topicTemplate.render(document)
-        guard MQTTTopic.isValidName(topic) else {
-            throw ProcessError(step: step, message: "topic template \"\(topicTemplate)\" gave \"\(topic)\", not a topic name", permanent: true)
-        }
-        guard document.payload.readableBytes <= maxMessageSize else {
-            throw ProcessError(step: step, message: "message of \(document.payload.readableBytes) bytes exceeds maxMessageSize \(maxMessageSize)", permanent: true)
-        }
-        let properties = MQTTProperties(userProperties.map { .userProperty($0.0, $0.1.render(document)) })
-        return MQTTPublishPacket(topic: topic, payload: document.payload, qos: qos, retain: retain, properties: properties)
     }
 }

@@ -125,7 +125,7 @@ extension ProcessContext {
             if case .mqtt(let external)? = connectors[send.connector]?.kind {
                 return try await sendExternalMQTT(connector: send.connector, external, send.target, document, step: step)
             }
-            let message = try embeddedMessage(send.target, document, step: step)
+            let message = try mqttMessage(send.target, document, step: step)
             guard let broker else { throw ProcessError(step: step, message: "the embedded broker is not running", permanent: false) }
             do {
                 try await broker.publish(topic: message.topic, payload: message.payload, qos: qos, retain: retain, properties: message.properties)
@@ -142,6 +142,24 @@ extension ProcessContext {
             }
             return try await sendHTTP(connector: send.connector, definition, path: path, method: method, headers: headers, &document, step: step)
         }
+    }
+
+    /// The message an MQTT `send` publishes (to the embedded broker or an external one): the
+    /// rendered topic (a topic name, or the step fails for good), the payload within
+    /// `maxMessageSize`, user properties.
+    func mqttMessage(_ target: SendDefinition.Target, _ document: Document, step: Int?) throws -> MQTTPublishPacket {
+        guard case .mqtt(let topicTemplate, let qos, let retain, let userProperties, let maxMessageSize) = target else {
+            preconditionFailure("an MQTT send has an MQTT target")
+        }
+        let topic = topicTemplate.render(document)
+        guard MQTTTopic.isValidName(topic) else {
+            throw ProcessError(step: step, message: "topic template \"\(topicTemplate)\" gave \"\(topic)\", not a topic name", permanent: true)
+        }
+        guard document.payload.readableBytes <= maxMessageSize else {
+            throw ProcessError(step: step, message: "message of \(document.payload.readableBytes) bytes exceeds maxMessageSize \(maxMessageSize)", permanent: true)
+        }
+        let properties = MQTTProperties(userProperties.map { .userProperty($0.0, $0.1.render(document)) })
+        return MQTTPublishPacket(topic: topic, payload: document.payload, qos: qos, retain: retain, properties: properties)
     }
 
     /// File send: `overwrite` writes atomically (temporary file and rename); `append` adds the

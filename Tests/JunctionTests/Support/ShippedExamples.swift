@@ -91,9 +91,10 @@ final class ReceivedMessages: Sendable {
 }
 
 /// Subscribes `client` to `subscriptions` and runs `body` with what arrives (acknowledged
-/// automatically); unsubscribes when `body` ends.
-func withMessages<T>(_ client: MQTTClient, _ subscriptions: [MQTTSubscription], _ body: (ReceivedMessages) async throws -> T) async throws -> T {
-    try await client.subscribe(to: subscriptions, acknowledgement: .automatic) { messages in
+/// automatically); unsubscribes when `body` ends unless `unsubscribeOnExit` is false.
+func withMessages<T>(_ client: MQTTClient, _ subscriptions: [MQTTSubscription], unsubscribeOnExit: Bool = true,
+                     _ body: (ReceivedMessages) async throws -> T) async throws -> T {
+    try await client.subscribe(to: subscriptions, acknowledgement: .automatic, unsubscribeOnExit: unsubscribeOnExit) { messages in
         let received = ReceivedMessages()
         let feeder = Task {
             do {
