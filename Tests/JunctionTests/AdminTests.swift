@@ -2,8 +2,10 @@ import Foundation
 import Junction
 import Logging
 import MQTTBroker
+import MQTTCore
 import NIOCore
 import ServiceLifecycle
+import TestSupport
 import Testing
 
 @Suite("Admin API", .timeLimit(.minutes(1)))
@@ -16,16 +18,18 @@ struct AdminTests {
         return (response.status, String(buffer: response.body))
     }
 
-    @Test("/health, /ready, /metrics with document counters, /api/processes; a token when configured")
-    func endpoints() async throws {
+    /// An engine with the admin API (token `s3`) on `connectors` and `processes` (file stem to
+    /// JSON); `body` gets it and the admin port, then the engine shuts down.
+    func withAdmin(connectors: [String: String], processes: [String: String],
+                   _ body: (Engine, Int) async throws -> Void) async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("admin-\(UUID())")
         for folder in ["Connectors", "Processes"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         defer { try? FileManager.default.removeItem(at: root) }
-        try Data(#"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#.utf8).write(to: root.appendingPathComponent("Connectors/local.json"))
-        try Data(#"{"listen": {"connector": "local", "topic": "a", "qos": 1}, "steps": [{"send": {"connector": "local", "topic": "b"}}]}"#.utf8)
-            .write(to: root.appendingPathComponent("Processes/copy.json"))
+        for (folder, files) in [("Connectors", connectors), ("Processes", processes)] {
+            for (name, json) in files { try Data(json.utf8).write(to: root.appendingPathComponent("\(folder)/\(name).json")) }
+        }
         let definitions = DefinitionLoader.load(processes: root.appendingPathComponent("Processes").path,
                                                 connectors: root.appendingPathComponent("Connectors").path)
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
@@ -38,6 +42,16 @@ struct AdminTests {
             tasks.addTask { try await group.run() }
             defer { Task { await group.triggerGracefulShutdown() } }
             let port = try #require(await withTimeout(.seconds(20)) { await ports.first { _ in true } })
+            try await body(engine, port)
+        }
+    }
+
+    static let broker = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
+
+    @Test("/health, /ready, /metrics with document counters, /api/processes; a token when configured")
+    func endpoints() async throws {
+        let copy = #"{"listen": {"connector": "local", "topic": "a", "qos": 1}, "steps": [{"send": {"connector": "local", "topic": "b"}}]}"#
+        try await withAdmin(connectors: ["local": Self.broker], processes: ["copy": copy]) { engine, port in
             #expect(try await get(port, "health").0 == 401)
             #expect(try await get(port, "health", token: "s3") == (200, "ok\n"))
             try await waitUntil("ready") { try await get(port, "ready", token: "s3").0 == 200 }
@@ -46,9 +60,38 @@ struct AdminTests {
             try await waitUntil("completed counted") {
                 try await get(port, "metrics", token: "s3").1.contains(#"junction_documents_total{process="copy",event="completed"} 1"#)
             }
-            let metrics = try await get(port, "metrics", token: "s3").1
-            #expect(metrics.contains("junction_broker_sessions_count"))
+            var metrics = try await get(port, "metrics", token: "s3").1
+            #expect(metrics.contains("# TYPE junction_broker_sessions_count gauge"))
+            // Totals are counters that keep counting across scrapes: the message to "a" and the
+            // process's copy to "b", then one more of each.
+            #expect(metrics.contains("# TYPE junction_broker_messages_received_total counter"))
+            #expect(metrics.contains("junction_broker_messages_received_total 2\n"), "\(metrics)")
+            try await broker.publish(topic: "a", payload: ByteBuffer(string: "y"), qos: .atLeastOnce)
+            try await waitUntil("second document completed") {
+                try await get(port, "metrics", token: "s3").1.contains(#"junction_documents_total{process="copy",event="completed"} 2"#)
+            }
+            metrics = try await get(port, "metrics", token: "s3").1
+            #expect(metrics.contains("junction_broker_messages_received_total 4\n"), "\(metrics)")
             #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name": "copy", "status": "running"}]"# + "\n")
+        }
+    }
+
+    @Test("/ready says starting until every process listens: here until the external broker answered the Listen's SUBSCRIBE")
+    func readyOnceListening() async throws {
+        let remote = try await ScriptedServer.start()
+        defer { Task { await remote.close() } }
+        let pull = #"{"listen": {"connector": "up", "topic": "in", "qos": 1}, "steps": [{"send": {"connector": "local", "topic": "out"}}]}"#
+        try await withAdmin(connectors: ["local": Self.broker, "up": #"{"type": "mqtt", "url": "mqtt://127.0.0.1:\#(remote.port)"}"#],
+                            processes: ["pull": pull]) { _, port in
+            guard case .connect = try await remote.receive(timeout: .seconds(20)) else { throw TestFailure("expected CONNECT") }
+            try await remote.send(.connack(MQTTConnAckPacket()))
+            guard case .subscribe(let subscribe) = try await remote.receive() else { throw TestFailure("expected SUBSCRIBE") }
+            // A message published now would not reach the process yet.
+            #expect(try await get(port, "ready", token: "s3") == (503, "starting\n"))
+            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name": "pull", "status": "starting"}]"# + "\n")
+            try await remote.send(.suback(MQTTSubAckPacket(packetIdentifier: subscribe.packetIdentifier, reasonCodes: [.grantedQoS1])))
+            try await waitUntil("ready") { try await get(port, "ready", token: "s3").0 == 200 }
+            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name": "pull", "status": "running"}]"# + "\n")
         }
     }
 

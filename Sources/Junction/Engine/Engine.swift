@@ -111,8 +111,11 @@ struct ReportingService: Service {
 
     func run() async throws {
         let name = runner.context.name
+        var runner = self.runner
+        // `running` once the Listen is established: a message published after `/ready` said
+        // ready reaches the process (it was set before the subscription, and could be lost).
+        runner.onStarted = { [status] in status.set(name, .running) }
         do {
-            status.set(name, .running)
             try await runner.run()
             status.set(name, .stopped)
         } catch {

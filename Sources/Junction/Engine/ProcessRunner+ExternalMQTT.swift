@@ -27,7 +27,7 @@ extension ProcessRunner {
                                             retainAsPublished: listen.retainAsPublished, retainHandling: listen.retainHandling)
         do {
             try await client.subscribe(to: [subscription], acknowledgement: .manual, unsubscribeOnExit: false) { messages in
-                context.logger.info("process started", metadata: [
+                started([
                     "process.name": "\(context.name)", "connector.name": "\(listen.connector)", "mqtt.topic": "\(filter)",
                 ])
                 // The messages reach the workers through a stream that graceful shutdown ends, so

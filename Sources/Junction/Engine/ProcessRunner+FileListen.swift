@@ -24,7 +24,7 @@ extension ProcessRunner {
         let maxInFlight = max(1, context.definition.maxInFlight)
         let interval = Duration.milliseconds(max(1, listen.pollMilliseconds))
         let inFlight = FileListenInFlight()
-        context.logger.info("process started", metadata: [
+        started([
             "process.name": "\(context.name)", "file.directory": "\(directory.path)", "file.glob": "\(listen.glob)",
         ])
         await withTaskGroup(of: Void.self) { group in

@@ -31,7 +31,7 @@ extension ProcessRunner {
             let outcome = await process(&document, connector: listen.connector, options: listen.options, qos: nil)
             return Self.reply(for: outcome)
         }
-        context.logger.info("process started", metadata: ["process.name": "\(context.name)", "http.route": "\(listen.method) \(listen.path)"])
+        started(["process.name": "\(context.name)", "http.route": "\(listen.method) \(listen.path)"])
         try? await gracefulShutdown()
         server.remove(route)
         context.logger.info("process stopped", metadata: ["process.name": "\(context.name)"])

@@ -15,7 +15,17 @@ public struct ProcessRunner: Service {
     /// the old filter does not stay subscribed in the persistent session).
     public var freshSession = false
 
+    /// Called once the Listen is established (subscribed, polling or routed): messages from then
+    /// on reach the process. The daemon reports the process `running` (and `/ready`) then.
+    public var onStarted: @Sendable () -> Void = {}
+
     public init(context: ProcessContext) { self.context = context }
+
+    /// The Listen is established: logged as `process started` with `metadata`, and reported.
+    func started(_ metadata: Logger.Metadata) {
+        context.logger.info("process started", metadata: metadata)
+        onStarted()
+    }
 
     /// The in-process broker session of the process: persistent, named after it.
     public var clientID: String { MQTTBroker.inProcessClientID("process", context.name) }
@@ -54,7 +64,7 @@ public struct ProcessRunner: Service {
                                              retainAsPublished: listen.retainAsPublished, retainHandling: listen.retainHandling)],
             cleanStart: freshSession, sessionExpiry: .max, receiveMaximum: maxInFlight)
         let inline = runsInline
-        context.logger.info("process started", metadata: ["process.name": "\(context.name)", "mqtt.topic": "\(filter)", "process.inline": "\(inline)"])
+        started(["process.name": "\(context.name)", "mqtt.topic": "\(filter)", "process.inline": "\(inline)"])
         await withGracefulShutdownHandler {
             if inline {
                 await forwardEach(subscription, listen, broker)

@@ -8,6 +8,8 @@ import Synchronization
 public final class EngineMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     private let counters = Mutex(Counters())
+    /// The broker's totals as of the last scrape, by metric name.
+    private let brokerTotals = Mutex<[String: Int]>([:])
 
     /// Every counter made, and those of the process counted last (a process's events come in
     /// runs: most lookups compare one string and scan eight kinds, without hashing).
@@ -47,23 +49,36 @@ public final class EngineMetrics: Sendable {
     /// The exposition text, with the broker's counters as of now.
     public func render(broker: MQTTBroker?) async -> String {
         if let broker, let stats = try? await broker.statistics() {
-            let gauges: [(String, String, Int, String)] = [
-                ("connections", "count", stats.connections, "Open client connections"),
-                ("sessions", "count", stats.sessions, "Sessions, connected or not"),
-                ("subscriptions", "count", stats.subscriptions, "Subscriptions"),
-                ("retained_messages", "count", stats.retained, "Retained messages"),
-                ("messages_received", "total", stats.messagesReceived, "Messages published to the broker"),
-                ("messages_sent", "total", stats.messagesSent, "Messages delivered by the broker"),
-                ("messages_dropped", "total", stats.messagesDropped, "Messages dropped (queue full, too large)"),
-                ("messages_inflight", "count", stats.inflight, "QoS 1/2 messages sent and not acknowledged"),
-                ("messages_queued", "count", stats.queued, "Messages waiting in session queues"),
-                ("deliveries_stored", "total", stats.deliveriesStored, "QoS 1/2 deliveries to persistent sessions written to the store"),
-                ("deliveries_skipped", "total", stats.deliveriesSkipped,
+            let gauges: [(String, Int, String)] = [
+                ("connections", stats.connections, "Open client connections"),
+                ("sessions", stats.sessions, "Sessions, connected or not"),
+                ("subscriptions", stats.subscriptions, "Subscriptions"),
+                ("retained_messages", stats.retained, "Retained messages"),
+                ("messages_inflight", stats.inflight, "QoS 1/2 messages sent and not acknowledged"),
+                ("messages_queued", stats.queued, "Messages waiting in session queues"),
+            ]
+            for (name, value, help) in gauges {
+                registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "junction", subsystem: "broker", metricName: name,
+                                                                   unitName: "count", helpText: help)).set(Double(value))
+            }
+            let totals: [(String, Int, String)] = [
+                ("messages_received", stats.messagesReceived, "Messages published to the broker"),
+                ("messages_sent", stats.messagesSent, "Messages delivered by the broker"),
+                ("messages_dropped", stats.messagesDropped, "Messages dropped (queue full, too large)"),
+                ("deliveries_stored", stats.deliveriesStored, "QoS 1/2 deliveries to persistent sessions written to the store"),
+                ("deliveries_skipped", stats.deliveriesSkipped,
                  "QoS 1/2 deliveries to persistent sessions acknowledged before they were written"),
             ]
-            for (name, unit, value, help) in gauges {
-                registry.makeGauge(descriptor: MetricNameDescriptor(namespace: "junction", subsystem: "broker", metricName: name,
-                                                                   unitName: unit, helpText: help)).set(Double(value))
+            // Counters, as Prometheus expects of totals: each scrape adds what the broker counted
+            // since the last one (all of it when the broker's count went back, after a restart).
+            brokerTotals.withLock { last in
+                for (name, value, help) in totals {
+                    let previous = last[name] ?? 0
+                    last[name] = value
+                    registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "junction", subsystem: "broker", metricName: name,
+                                                                         unitName: "total", helpText: help))
+                        .increment(by: Int64(value >= previous ? value - previous : value))
+                }
             }
         }
         return registry.emitToString()
