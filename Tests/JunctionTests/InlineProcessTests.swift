@@ -69,6 +69,29 @@ struct InlineProcessTests {
         }
     }
 
+    @Test("A split inline: every element goes out in order, routed by its content with its send's QoS, and the QoS 2 message is acknowledged")
+    func splitElementsThenAcknowledgement() async throws {
+        let process = #"{"listen": {"connector": "local", "topic": "batch", "qos": 2}, "steps": [{"split": {"field": "payload.items"}}, {"route": {"cases": [{"when": {"field": "payload.kind", "eq": "a"}, "steps": [{"send": {"connector": "local", "topic": "items/a", "qos": 2}}]}], "otherwise": [{"send": {"connector": "local", "topic": "items/other", "qos": 1}}]}}]}"#
+        let harness = try EngineHarness(connectors: ["local": Self.broker], processes: ["splitter": process])
+        #expect(harness.engine.runners.first?.runsInline == true)
+        try await harness.run { h in
+            let items = try await h.broker.subscribe(clientID: "items", subscriptions: [MQTTSubscription(topicFilter: "items/#", qos: .exactlyOnce)],
+                                                     cleanStart: true)
+            let body = #"{"items": [{"kind": "a", "n": 1}, {"kind": "b", "n": 2}, {"kind": "a", "n": 3}]}"#
+            try await h.broker.publish(topic: "batch", payload: ByteBuffer(string: body), qos: .exactlyOnce)
+            var seen: [String] = []
+            for _ in 0..<3 {
+                let delivery = try await next(items)
+                seen.append("\(delivery.topic) \(delivery.qos.rawValue) \(String(buffer: delivery.payload))")
+                await delivery.ack()
+            }
+            #expect(seen == [#"items/a 2 {"kind":"a","n":1}"#, #"items/other 1 {"kind":"b","n":2}"#, #"items/a 2 {"kind":"a","n":3}"#], "\(seen)")
+            try await waitUntil("the batch acknowledged") { try await h.session("splitter")?.inflight == 0 }
+            let kinds = try h.trackingEvents().map(\.event)
+            #expect(kinds.filter { $0 == .sent }.count == 3 && kinds.last == .completed, "\(kinds)")
+        }
+    }
+
     @Test("Which processes run inline: transforming steps and embedded MQTT sends only, no archiving or caching")
     func whichRunInline() throws {
         let send = #"{"send": {"connector": "local", "topic": "out", "qos": 1}}"#
