@@ -30,15 +30,18 @@ public enum DocumentID {
         return format(high: high, low: low)
     }
 
-    private static let digits: [UInt8] = Array("0123456789abcdef".utf8)
-
     private static func format(high: UInt64, low: UInt64) -> String {
         String(unsafeUninitializedCapacity: 36) { buffer in
             var index = 0
+            // Lowercase hex digit by digit, without a table (a global array costs a lazy-init
+            // check and a bounds check per digit).
             func put(_ value: UInt64, nibbles: Int) {
-                for shift in stride(from: (nibbles - 1) * 4, through: 0, by: -4) {
-                    buffer[index] = digits[Int((value >> UInt64(shift)) & 0xF)]
+                var shift = (nibbles - 1) * 4
+                while shift >= 0 {
+                    let nibble = UInt8(truncatingIfNeeded: (value >> UInt64(shift)) & 0xF)
+                    buffer[index] = nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
                     index += 1
+                    shift -= 4
                 }
             }
             func dash() { buffer[index] = UInt8(ascii: "-"); index += 1 }
