@@ -189,7 +189,10 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
             return
         }
         // Durable state: an acknowledgement waits until what it acknowledges is committed.
-        if let journal = state.journal, journal.mustHold(packet, for: self) { return journal.hold(buffer, for: self) }
+        if let journal = state.journal, journal.mustHold(packet, for: self) {
+            let soon = switch packet { case .connack, .suback, .unsuback: true; default: false }
+            return journal.hold(buffer, for: self, soon: soon)
+        }
         context.write(wrapOutboundOut(buffer), promise: nil)
         if !needsFlush {
             needsFlush = true

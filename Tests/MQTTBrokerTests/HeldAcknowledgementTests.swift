@@ -65,6 +65,29 @@ struct HeldAcknowledgementTests {
         }
     }
 
+    @Test("While a group is held back, a persistent client's CONNACK and SUBACK do not wait for it: the group is written at once")
+    func sessionControlDoesNotWaitForHeldGroups() async throws {
+        try await withMinuteHold { port, broker in
+            let subscriber = try await persistentSubscriber(port, unique("held-sub3"), "held3/#", qos: .atLeastOnce)
+            let slow = try await persistentSubscriber(port, unique("held-slow3"), "slow3/#", qos: .atLeastOnce)
+            let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub3"))
+            // Deliveries acknowledged at once: the broker holds groups back from now on.
+            for i in 0..<5 {
+                let id = try await sendQoS1(publisher, "held3/x", "m\(i)")
+                try await subscriber.acknowledge(try await subscriber.receivePublish())
+                _ = try await publisher.expectAck(.puback, id, timeout: .seconds(20))
+            }
+            // A delivery nobody acknowledges: the open group would wait its minute for it.
+            _ = try await sendQoS1(publisher, "slow3/x", "slow")
+            #expect(try await slow.receivePublish().payloadString == "slow")
+            // A new persistent session and its subscription are changes of their own; their
+            // CONNACK and SUBACK (15 s limit each) come once they are written, not a minute later.
+            let late = try await persistentSubscriber(port, unique("held-late3"), "late3/#", qos: .atLeastOnce)
+            try await late.disconnect()
+            #expect(try await broker.statistics().deliveriesStored >= 1, "the slow delivery was written with the session")
+        }
+    }
+
     @Test("QoS 2 deliveries, which wait for their commit, never make the broker hold groups back")
     func qos2FlowIsNotHeld() async throws {
         // Held groups would wait a minute, and every QoS 2 PUBLISH to the subscriber with them.

@@ -37,8 +37,12 @@ extension BrokerJournal {
         }
     }
 
-    func hold(_ bytes: ByteBuffer, for connection: BrokerConnection) {
+    /// Holds `bytes` for `connection` until what was recorded so far is durable. `soon`: the
+    /// client waits for this outside a message stream (CONNACK, SUBACK, UNSUBACK), so the open
+    /// group is not held back for it.
+    func hold(_ bytes: ByteBuffer, for connection: BrokerConnection, soon: Bool) {
         held[ObjectIdentifier(connection), default: HeldOutput(connection: connection, chunks: [])].chunks.append((here, bytes))
+        if soon { submitSoon = true }
     }
 
     /// The connection is closing: true when its output is held, and it is shut after the release.

@@ -60,6 +60,9 @@ final class BrokerJournal {
     /// When the open group first touched a session row.
     private var touchedSince: NIODeadline?
     private var holdScheduled = false
+    /// Output is held that a client waits for outside a message stream (CONNACK, SUBACK,
+    /// UNSUBACK): the open group goes to the writer at the end of this unit of work, not when due.
+    var submitSoon = false
     /// Deliveries inserted and deleted within the open group (never written).
     private var cancelledInOpen = 0
     /// The front of the open group moved in this unit of work: held output may be free to go.
@@ -203,7 +206,7 @@ final class BrokerJournal {
         if mode == .sync { return submitOpen() }
         guard committing == 0 else { return }
         // An in-process caller awaiting durability (the engine's sends) is not held back.
-        if force || !holding || !durableWaiters.isEmpty { return submitOpen() }
+        if force || !holding || !durableWaiters.isEmpty || submitSoon { return submitOpen() }
         submitWhenDue()
     }
 
@@ -219,7 +222,7 @@ final class BrokerJournal {
 
     /// Submits the open group once due; until then a timer looks again.
     private func submitWhenDue() {
-        guard holding && durableWaiters.isEmpty, let due else { return submitOpen() }
+        guard holding && durableWaiters.isEmpty && !submitSoon, let due else { return submitOpen() }
         if NIODeadline.now() >= due { return submitOpen() }
         guard !holdScheduled else { return }
         holdScheduled = true
@@ -261,6 +264,7 @@ final class BrokerJournal {
         frontAdvanced = false
         cancelledInOpen = 0
         shortLived = 0
+        submitSoon = false
         openID += 1
         let now = NIODeadline.now()
         while let first = groupStarts.first, now - first.at >= groupHold || groupStarts.count >= 64 { groupStarts.removeFirst() }
