@@ -45,10 +45,7 @@ extension BrokerConnection {
             keepAlive = settings.maxKeepalive
             serverKeepAlive = keepAlive
         }
-        if keepAlive > 0, let context {
-            let timeout = TimeAmount.milliseconds(Int64(Double(keepAlive) * 1000 * settings.keepaliveMultiplier))
-            try? context.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: timeout), position: .before(self))
-        }
+        if keepAlive > 0 { enforceKeepAlive(keepAlive) }
 
         var properties = MQTTProperties()
         if version == .v5 {

@@ -39,6 +39,12 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     var certificateUsernameSource: ListenerTLS.UsernameSource?
     /// Authentication in progress, enhanced authentication method, message rate (Authentication/).
     var access = ConnectionAccess()
+    /// Keepalive × `keepaliveMultiplier` once connected with a keepalive; nil: not enforced.
+    var keepAliveTimeout: TimeAmount?
+    /// When the broker's keepalive sweep last saw a packet from the client had come.
+    var lastHeard = NIODeadline.uptimeNanoseconds(0)
+    /// A packet came since the last sweep (a flag, not a clock read per packet).
+    var heardSinceSweep = false
 
     init(state: BrokerState) { self.state = state }
 
@@ -71,6 +77,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
         guard phase != .closed else { return }
+        heardSinceSweep = true
         if phase == .awaitingConnect {
             if access.stage != .idle { return handleWhileAuthenticating(packet) }
             guard case .connect(let connect) = packet else { return close() }
@@ -166,14 +173,6 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
             return close()
         }
         disconnect(decodeError.reasonCode, reason: "\(decodeError)")
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
-            logger.debug("keepalive timeout", metadata: ["mqtt.client_id": "\(clientID)"])
-            return disconnect(.keepAliveTimeout, reason: "keep alive timeout")
-        }
-        context.fireUserInboundEventTriggered(event)
     }
 
     // MARK: Writing

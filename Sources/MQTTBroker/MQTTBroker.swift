@@ -113,10 +113,13 @@ public final class MQTTBroker: Service, Sendable {
         try await loop.submit { state.value.settings = settings }.get()
     }
 
-    /// Once a second: forget inbound QoS 2 state older than awaitRelTimeout.
+    /// Every half second: disconnect clients silent beyond their keepalive; forget inbound QoS 2
+    /// state older than awaitRelTimeout.
     private func startHousekeeping() {
         let state = self.state
-        let task = loop.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+        let interval = BrokerState.keepAliveSweepInterval
+        let task = loop.scheduleRepeatedTask(initialDelay: interval, delay: interval) { _ in
+            state.value.sweepKeepAlive()
             state.value.housekeeping()
         }
         housekeepingTask.withLockedValue { $0 = task }
