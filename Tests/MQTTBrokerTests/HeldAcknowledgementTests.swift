@@ -35,21 +35,33 @@ struct HeldAcknowledgementTests {
         return id
     }
 
+    /// A persistent subscriber that acknowledges at once (`<tag>/#`), one that does not
+    /// (`slow<tag>/#`), both connected before groups are held (a session row or subscription
+    /// waits for its commit), and a publisher.
+    func quickSlowAndPublisher(_ port: Int, _ tag: String) async throws -> (quick: RawMQTTClient, slow: RawMQTTClient, publisher: RawMQTTClient) {
+        let quick = try await persistentSubscriber(port, unique("\(tag)-sub"), "\(tag)/#", qos: .atLeastOnce)
+        let slow = try await persistentSubscriber(port, unique("\(tag)-slow"), "slow\(tag)/#", qos: .atLeastOnce)
+        return (quick, slow, try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("\(tag)-pub")))
+    }
+
+    /// Publishes `count` QoS 1 messages to `<tag>/x` one at a time, each acknowledged by `quick`
+    /// as it arrives and PUBACKed to the publisher with success.
+    func publishAcknowledged(_ count: Int, _ tag: String, _ quick: RawMQTTClient, _ publisher: RawMQTTClient) async throws {
+        for i in 0..<count {
+            let id = try await sendQoS1(publisher, "\(tag)/x", "m\(i)")
+            let delivery = try await quick.receivePublish()
+            #expect(delivery.payloadString == "m\(i)")
+            try await quick.acknowledge(delivery)
+            #expect(try await publisher.expectAck(.puback, id, timeout: .seconds(20)).reasonCode == .success)
+        }
+    }
+
     @Test("A message the persistent subscriber acknowledged before its group was written is PUBACKed at once and never stored")
     func acknowledgedBeforeWriteSkipsTheStore() async throws {
         try await withMinuteHold { port, broker in
-            let subscriber = try await persistentSubscriber(port, unique("held-sub"), "held/#", qos: .atLeastOnce)
-            // Connected before groups are held (a session row or subscription waits for its commit).
-            let slow = try await persistentSubscriber(port, unique("held-slow"), "slow/#", qos: .atLeastOnce)
-            let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub"))
+            let (subscriber, slow, publisher) = try await quickSlowAndPublisher(port, "held")
             let count = 20
-            for i in 0..<count {
-                let id = try await sendQoS1(publisher, "held/x", "m\(i)")
-                let delivery = try await subscriber.receivePublish()
-                #expect(delivery.payloadString == "m\(i)")
-                try await subscriber.acknowledge(delivery)
-                #expect(try await publisher.expectAck(.puback, id, timeout: .seconds(20)).reasonCode == .success)
-            }
+            try await publishAcknowledged(count, "held", subscriber, publisher)
             let stats = try await broker.statistics()
             // The first delivery is written (nothing has shown yet that deliveries are short-lived); the rest never are.
             #expect(stats.deliveriesStored <= 1, "stored \(stats.deliveriesStored)")
@@ -58,7 +70,7 @@ struct HeldAcknowledgementTests {
             // A message published after it still waits for `slow`, which does not acknowledge:
             // the earlier PUBACK does not wait for that one's write.
             let quickID = try await sendQoS1(publisher, "held/x", "quick")
-            _ = try await sendQoS1(publisher, "slow/x", "slow")
+            _ = try await sendQoS1(publisher, "slowheld/x", "slow")
             #expect(try await slow.receivePublish().payloadString == "slow")
             try await subscriber.acknowledge(try await subscriber.receivePublish())
             #expect(try await publisher.expectAck(.puback, quickID, timeout: .seconds(20)).reasonCode == .success)
@@ -68,17 +80,11 @@ struct HeldAcknowledgementTests {
     @Test("While a group is held back, a persistent client's CONNACK and SUBACK do not wait for it: the group is written at once")
     func sessionControlDoesNotWaitForHeldGroups() async throws {
         try await withMinuteHold { port, broker in
-            let subscriber = try await persistentSubscriber(port, unique("held-sub3"), "held3/#", qos: .atLeastOnce)
-            let slow = try await persistentSubscriber(port, unique("held-slow3"), "slow3/#", qos: .atLeastOnce)
-            let publisher = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("held-pub3"))
+            let (subscriber, slow, publisher) = try await quickSlowAndPublisher(port, "held3")
             // Deliveries acknowledged at once: the broker holds groups back from now on.
-            for i in 0..<5 {
-                let id = try await sendQoS1(publisher, "held3/x", "m\(i)")
-                try await subscriber.acknowledge(try await subscriber.receivePublish())
-                _ = try await publisher.expectAck(.puback, id, timeout: .seconds(20))
-            }
+            try await publishAcknowledged(5, "held3", subscriber, publisher)
             // A delivery nobody acknowledges: the open group would wait its minute for it.
-            _ = try await sendQoS1(publisher, "slow3/x", "slow")
+            _ = try await sendQoS1(publisher, "slowheld3/x", "slow")
             #expect(try await slow.receivePublish().payloadString == "slow")
             // A new persistent session and its subscription are changes of their own; their
             // CONNACK and SUBACK (15 s limit each) come once they are written, not a minute later.
