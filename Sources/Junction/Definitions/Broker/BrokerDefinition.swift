@@ -32,7 +32,6 @@ public struct BrokerDefinition: Sendable, Hashable {
         "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
         "topicAliasMaximum", "connectTimeout", "sysInterval", "durability", "durabilityMaxWait",
         "maxSubscriptions", "maxConnectionRate", "maxMessageRate", "maxAuthFailures", "authFailureBlock",
-        "maxTopicLevels",
     ]
 
     /// Reads and validates a broker definition file; throws ``DefinitionError`` listing every problem.
@@ -93,8 +92,6 @@ public struct BrokerDefinition: Sendable, Hashable {
         if let v = reader.integer(mqtt["maxConnections"], path("maxConnections"), in: 0...10_000_000) { s.maxConnections = v }
         if let v = reader.integer(mqtt["maxKeepalive"], path("maxKeepalive"), in: 1...65_535) { s.maxKeepalive = UInt16(v) }
         if let v = reader.integer(mqtt["topicAliasMaximum"], path("topicAliasMaximum"), in: 0...65_535) { s.topicAliasMaximum = UInt16(v) }
-        // A topic of 65,535 bytes (the longest) has at most 65,536 levels: that many is no limit.
-        if let v = reader.integer(mqtt["maxTopicLevels"], path("maxTopicLevels"), in: 1...65_536) { s.maxTopicLevels = v }
         if let v = reader.duration(mqtt["connectTimeout"], path("connectTimeout")) { s.connectTimeout = .milliseconds(max(1, v)) }
         if case .string("off") = mqtt["sysInterval"] {
             s.sysInterval = nil
