@@ -4,17 +4,6 @@ import MQTTBroker
 import MQTTCore
 import ServiceLifecycle
 
-/// A process definition file as read for a reload.
-public struct DefinitionFile: Sendable, Hashable {
-    public var path: String
-    public var contents: Data
-
-    public init(path: String, contents: Data) {
-        self.path = path
-        self.contents = contents
-    }
-}
-
 extension ProcessSupervisor {
     /// Applies a reload (see ``reload(_:files:)``).
     func apply(_ definitions: Definitions, files: [String: DefinitionFile], in tasks: inout TaskGroup<Void>) async -> ReloadReport {
@@ -122,98 +111,5 @@ extension ProcessSupervisor {
         guard case .mqtt(let listen) = process.listen else { return nil }
         return "\(listen.connector)|\(listen.shared ?? "")|\(listen.topic.filter)|\(listen.qos.rawValue)|\(listen.noLocal)|"
             + "\(listen.retainAsPublished)|\(listen.retainHandling)"
-    }
-}
-
-/// What every process of a daemon shares, and how a runner is made from a definition.
-struct ProcessEnvironment: Sendable {
-    let broker: MQTTBroker?
-    let resources: EngineResources
-    let tracking: TrackingLog
-    let logger: Logger
-    let baseDirectory: URL
-    /// Where caches marked `persist` keep their files (`<data>/caches/<process>.sqlite`); nil keeps them in memory.
-    var dataDirectory: URL? = nil
-
-    func runner(_ process: ProcessDefinition, connectors: [String: ConnectorDefinition]) -> ProcessRunner {
-        let caches = CacheStore(definitions: process.caches,
-                                file: dataDirectory?.appendingPathComponent("caches/\(process.name).sqlite"), logger: logger)
-        return ProcessRunner(context: ProcessContext(
-            definition: process, connectors: connectors, broker: broker, resources: resources, caches: caches,
-            tracking: tracking, logger: logger, baseDirectory: baseDirectory))
-    }
-
-    /// Throws when the runner cannot be served by this daemon as it runs now (a connector that
-    /// needs a resource made at start, like a new external MQTT connection or HTTP listener).
-    func check(_ runner: ProcessRunner) throws {
-        try runner.context.checkEndpoints()
-        for name in runner.context.definition.connectorNames.sorted() {
-            if case .mqtt? = runner.context.connectors[name]?.kind, runner.context.definition.sendsTo(name),
-               resources.mqtt.connections[name] == nil {
-                throw ProcessError(message: "connector \(name): a new external MQTT connection needs a restart of the daemon", permanent: true)
-            }
-        }
-    }
-
-    /// Whether a connector the process uses differs between the two contexts. The embedded
-    /// broker's own settings do not count: they reload by themselves.
-    func connectorsChanged(_ old: ProcessContext, _ new: ProcessContext) -> Bool {
-        let names = old.definition.connectorNames.union(new.definition.connectorNames)
-        return names.contains { name in
-            let (before, after) = (old.connectors[name], new.connectors[name])
-            if case .mqttBroker? = before?.kind, case .mqttBroker? = after?.kind { return false }
-            return before != after
-        }
-    }
-
-    /// A paused HTTP Listen's route answers 503 (try again later) instead of 404.
-    func markPaused(_ runner: ProcessRunner, _ paused: Bool) {
-        guard case .http(let listen) = runner.context.definition.listen else { return }
-        resources.http.server(for: listen.connector)?.setPaused(HTTPListenerServer.Route(method: listen.method, path: listen.path), paused)
-    }
-
-    /// Ends the persistent in-process session of a process that is gone, so the broker stops
-    /// queueing messages for it.
-    func discardSession(of runner: ProcessRunner) async {
-        guard let broker, case .mqtt(let listen) = runner.context.definition.listen,
-              case .mqttBroker? = runner.context.connectors[listen.connector]?.kind else { return }
-        do {
-            let session = try await broker.subscribe(clientID: runner.clientID, subscriptions: [], cleanStart: true, sessionExpiry: 0)
-            await session.close()
-        } catch {
-            logger.warning("could not end the session of a deleted process", metadata: ["process.name": "\(runner.context.name)", "error": "\(error)"])
-        }
-    }
-}
-
-extension ProcessDefinition {
-    /// Every connector the process names: its Listen, its sends (in routes too), its dead letter.
-    var connectorNames: Set<String> {
-        var names: Set<String> = [listen.connector]
-        names.formUnion(sendConnectors)
-        if let dead = onError.deadLetter { names.insert(dead.connector) }
-        return names
-    }
-
-    /// Whether the process sends (or dead-letters) to `connector`.
-    func sendsTo(_ connector: String) -> Bool {
-        sendConnectors.contains(connector) || onError.deadLetter?.connector == connector
-    }
-
-    private var sendConnectors: Set<String> {
-        var names: Set<String> = []
-        func walk(_ steps: [StepDefinition]) {
-            for step in steps {
-                switch step {
-                case .send(let send): names.insert(send.connector)
-                case .route(let cases, let otherwise):
-                    for (_, nested) in cases { walk(nested) }
-                    walk(otherwise)
-                default: break
-                }
-            }
-        }
-        walk(steps)
-        return names
     }
 }
