@@ -41,12 +41,9 @@ public struct BridgeDefinition: Sendable, Hashable {
     public var clientID: String?
     public var topics: [Topic]
 
-    static let keys: Set<String> = ["connector", "clientId", "topics"]
-    static let topicKeys: Set<String> = ["pattern", "direction", "qos", "localPrefix", "remotePrefix"]
-
     /// Parses the `bridge` section; nil (with problems recorded) when unusable.
     static func parse(_ value: JSONValue?, _ path: String, _ reader: DefinitionReader) -> BridgeDefinition? {
-        guard let object = reader.object(value, path, allowed: keys) else { return nil }
+        guard let object = reader.object(value, path, BrokerKeys.bridge) else { return nil }
         let connector = reader.string(object["connector"], "\(path).connector")
         if object["connector"] == nil { reader.problem("\(path).connector", "is required: the name of an mqtt connector") }
         let clientID = reader.string(object["clientId"], "\(path).clientId")
@@ -63,7 +60,7 @@ public struct BridgeDefinition: Sendable, Hashable {
     }
 
     private static func parseTopic(_ value: JSONValue, _ path: String, _ reader: DefinitionReader) -> Topic? {
-        guard let object = reader.object(value, path, allowed: topicKeys) else { return nil }
+        guard let object = reader.object(value, path, BrokerKeys.bridgeTopic) else { return nil }
         guard let pattern = reader.string(object["pattern"], "\(path).pattern") else {
             if object["pattern"] == nil { reader.problem("\(path).pattern", "is required: a topic filter such as \"sensors/#\"") }
             return nil

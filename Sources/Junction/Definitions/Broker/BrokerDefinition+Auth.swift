@@ -10,12 +10,9 @@ import NIOCore
 /// ```
 /// Files are relative to the definition's folder and read at load (and at every reload).
 extension BrokerDefinition {
-    static let authKeys: Set<String> = ["passwordFile", "aclFile"]
-    static let limitKeys: Set<String> = ["maxSubscriptions", "maxConnectionRate", "maxMessageRate", "maxAuthFailures", "authFailureBlock"]
-
     /// `auth`: reads the password file and appends the ACL file's rules to `acl`.
     static func parseAuth(_ value: JSONValue?, into definition: inout BrokerDefinition, reader: DefinitionReader) {
-        guard let auth = reader.object(value, "auth", allowed: authKeys) else { return }
+        guard let auth = reader.object(value, "auth", BrokerKeys.auth) else { return }
         if let name = reader.string(auth["passwordFile"], "auth.passwordFile") {
             let path = resolve(name, reader)
             definition.passwordFile = path

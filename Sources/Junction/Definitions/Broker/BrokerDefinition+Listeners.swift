@@ -23,7 +23,7 @@ extension BrokerDefinition {
         case .bool(true)?:
             listener.webSocket = WebSocketListenerOptions()
         case .object?:
-            guard let options = reader.object(object["websocket"], "\(path).websocket", allowed: ["path"]) else { break }
+            guard let options = reader.object(object["websocket"], "\(path).websocket", BrokerKeys.webSocket) else { break }
             var webSocket = WebSocketListenerOptions()
             if let requestPath = reader.string(options["path"], "\(path).websocket.path") {
                 if requestPath.hasPrefix("/") && !requestPath.contains("?") && !requestPath.contains(" ") {
@@ -41,13 +41,11 @@ extension BrokerDefinition {
 
 /// The `tls` object of a listener (`mqtt-broker` listeners, `http-listener` connectors).
 enum ListenerTLSDefinition {
-    static let keys: Set<String> = ["certificate", "key", "ca", "clientCertificates", "usernameFrom"]
-
     /// Parses and checks `value`; the files must be readable and the certificate must match the
     /// key (the TLS context is built once to check). Problems go to `reader`.
     static func parse(_ value: JSONValue?, _ path: String, _ reader: DefinitionReader, allowsUsername: Bool) -> ListenerTLS? {
-        let allowed = allowsUsername ? keys : keys.subtracting(["usernameFrom"])
-        guard let object = reader.object(value, path, allowed: allowed) else { return nil }
+        let table = allowsUsername ? BrokerKeys.listenerTLS : BrokerKeys.httpListenerTLS
+        guard let object = reader.object(value, path, table) else { return nil }
         let before = reader.problems.count
         func file(_ key: String, required: Bool) -> String? {
             guard let name = reader.string(object[key], "\(path).\(key)") else {

@@ -2,7 +2,7 @@ import Foundation
 import MQTTCore
 
 extension ConnectorDefinition {
-    static let types = ["mqtt-broker", "mqtt", "http", "http-listener", "file"]
+    static let types = ConnectorKeys.kinds.map(\.type)
 
     /// Parses one connector file's JSON; problems go to `reader`, nil when unusable.
     public static func parse(name: String, _ json: JSONValue?, reader: DefinitionReader) -> ConnectorDefinition? {
@@ -29,7 +29,7 @@ extension ConnectorDefinition {
     }
 
     private static func parseMQTT(_ root: [String: JSONValue], _ reader: DefinitionReader) -> MQTTConnectorDefinition? {
-        _ = reader.object(.object(root), "", allowed: MQTTConnectorDefinition.keys.union([StoreAndForwardDefinition.connectorKey]))
+        _ = reader.object(.object(root), "", ConnectorKeys.mqtt)
         var texts: [(String, String)] = []
         if let url = reader.string(root["url"], "url") { texts.append((url, "url")) }
         if let urls = reader.array(root["urls"], "urls") {
@@ -71,7 +71,7 @@ extension ConnectorDefinition {
     }
 
     private static func parseHTTP(_ root: [String: JSONValue], _ reader: DefinitionReader) -> HTTPConnectorDefinition? {
-        _ = reader.object(.object(root), "", allowed: HTTPConnectorDefinition.keys)
+        _ = reader.object(.object(root), "", ConnectorKeys.http)
         var url: URL?
         if let text = reader.string(root["baseUrl"], "baseUrl") {
             if let parsed = URL(string: text), let scheme = parsed.scheme, ["http", "https"].contains(scheme), parsed.host != nil {
@@ -100,7 +100,7 @@ extension ConnectorDefinition {
     }
 
     private static func parseHTTPListener(_ root: [String: JSONValue], _ reader: DefinitionReader) -> HTTPListenerDefinition? {
-        _ = reader.object(.object(root), "", allowed: HTTPListenerDefinition.keys)
+        _ = reader.object(.object(root), "", ConnectorKeys.httpListener)
         guard let port = reader.integer(root["port"], "port", in: 0...65_535) else {
             if root["port"] == nil { reader.problem("port", "is required: the TCP port to listen on") }
             return nil
@@ -113,7 +113,7 @@ extension ConnectorDefinition {
     }
 
     private static func parseFile(_ root: [String: JSONValue], _ reader: DefinitionReader) -> FileConnectorDefinition? {
-        _ = reader.object(.object(root), "", allowed: FileConnectorDefinition.keys)
+        _ = reader.object(.object(root), "", ConnectorKeys.file)
         guard let directory = reader.string(root["directory"], "directory") else {
             if root["directory"] == nil { reader.problem("directory", "is required: the folder files are read from or written to") }
             return nil

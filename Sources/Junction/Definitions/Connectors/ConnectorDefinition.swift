@@ -66,10 +66,8 @@ public struct TLSDefinition: Sendable, Hashable {
     /// Verify the peer's certificate and host name (on unless set false).
     public var verify: Bool = true
 
-    static let keys: Set<String> = ["caFile", "certFile", "keyFile", "verify"]
-
     static func parse(_ value: JSONValue?, _ path: String, _ reader: DefinitionReader) -> TLSDefinition? {
-        guard let object = reader.object(value, path, allowed: keys) else { return nil }
+        guard let object = reader.object(value, path, ConnectorKeys.tls) else { return nil }
         var tls = TLSDefinition()
         for (key, keyPath) in [("caFile", \TLSDefinition.caFile), ("certFile", \.certFile), ("keyFile", \.keyFile)] {
             guard let file = reader.string(object[key], "\(path).\(key)") else { continue }
@@ -101,9 +99,6 @@ public struct MQTTConnectorDefinition: Sendable, Hashable {
     public var tls: TLSDefinition?
     /// The durable outbox of sends to this broker (on by default).
     public var storeAndForward = StoreAndForwardDefinition()
-
-    static let keys: Set<String> = ["type", "description", "url", "urls", "clientId", "protocolVersion", "username",
-                                    "password", "keepAlive", "sessionExpiry", "tls"]
 }
 
 /// Outbound HTTP (`type: "http"`).
@@ -115,8 +110,6 @@ public struct HTTPConnectorDefinition: Sendable, Hashable {
     public var timeoutMilliseconds: Int64 = 30_000
     public var retries: Int = 0
     public var tls: TLSDefinition?
-
-    static let keys: Set<String> = ["type", "description", "baseUrl", "method", "headers", "timeout", "retries", "tls"]
 }
 
 /// Inbound HTTP (`type: "http-listener"`).
@@ -127,13 +120,9 @@ public struct HTTPListenerDefinition: Sendable, Hashable {
     public var token: Secret?
     /// HTTPS: certificate, key, and optionally a CA and client certificates.
     public var tls: ListenerTLS?
-
-    static let keys: Set<String> = ["type", "description", "host", "port", "token", "tls"]
 }
 
 /// A directory (`type: "file"`); relative paths are relative to the daemon's working directory.
 public struct FileConnectorDefinition: Sendable, Hashable {
     public var directory: String
-
-    static let keys: Set<String> = ["type", "description", "directory"]
 }

@@ -33,7 +33,6 @@ public struct StoreAndForwardDefinition: Sendable, Hashable {
 
     /// The connector key.
     static let connectorKey = "storeAndForward"
-    static let keys: Set<String> = ["maxMessages", "maxBytes", "whenFull"]
 
     /// Parses `storeAndForward` (an object, or true/false); problems go to `reader`.
     static func parse(_ value: JSONValue?, _ path: String, _ reader: DefinitionReader) -> StoreAndForwardDefinition {
@@ -47,7 +46,7 @@ public struct StoreAndForwardDefinition: Sendable, Hashable {
             reader.problem(path, "expected an object like {\"maxMessages\": 100000, \"maxBytes\": \"100MB\", \"whenFull\": \"block\"}, or true/false, found \(value.kind)")
             return definition
         }
-        guard let object = reader.object(value, path, allowed: keys) else { return definition }
+        guard let object = reader.object(value, path, ConnectorKeys.storeAndForward) else { return definition }
         if let count = reader.integer(object["maxMessages"], "\(path).maxMessages", in: 1...100_000_000) { definition.maxMessages = count }
         if let bytes = reader.size(object["maxBytes"], "\(path).maxBytes", in: 1024...(1 << 40)) { definition.maxBytes = bytes }
         if let policy = reader.string(object["whenFull"], "\(path).whenFull") {

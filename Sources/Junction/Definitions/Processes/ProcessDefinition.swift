@@ -1,6 +1,6 @@
 import MQTTCore
 
-/// A process definition (`Processes/<name>.json`, DESIGN §3): where documents come from, the
+/// A process definition (`Processes/<name>.json`, keys in ``ProcessKeys``): where documents come from, the
 /// steps they go through, and what happens on error.
 public struct ProcessDefinition: Sendable {
     /// The file stem.
@@ -13,8 +13,6 @@ public struct ProcessDefinition: Sendable {
     public var onError: ErrorPolicy
     /// Documents in progress at once (DESIGN §4 back pressure).
     public var maxInFlight: Int
-
-    static let keys: Set<String> = ["description", "listen", "steps", "caches", "onError", "maxInFlight"]
 }
 
 /// Options every MQTT operation (Listen and Send) carries.
@@ -25,8 +23,6 @@ public struct OperationOptions: Sendable {
     public var tracking: [(name: String, value: Template)] = []
     /// Documents put into a named cache under a key.
     public var caching: CachingDefinition?
-
-    static let keys: Set<String> = ["archiving", "tracking", "caching"]
 }
 
 public struct ArchivingDefinition: Sendable, Hashable {

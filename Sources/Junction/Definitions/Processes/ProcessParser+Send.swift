@@ -1,8 +1,6 @@
 import MQTTCore
 
 extension ProcessParser {
-    static let commonSendKeys: Set<String> = ["connector", "archiving", "tracking", "caching"]
-
     /// A `send` step, read for the kind of its connector.
     func send(_ value: JSONValue, _ path: String) -> SendDefinition? {
         guard case .object(let object) = value else {
@@ -16,7 +14,7 @@ extension ProcessParser {
         let target: SendDefinition.Target?
         switch connector.kind {
         case .mqttBroker, .mqtt:
-            _ = reader.object(value, path, allowed: Self.commonSendKeys.union(["topic", "qos", "retain", "userProperties", "maxMessageSize"]))
+            _ = reader.object(value, path, ProcessKeys.mqttSend)
             let topic = required(template(object["topic"], "\(path).topic"), object, "topic", path, "the topic to publish to")
             if let topic { checkTopicTemplate(topic, "\(path).topic") }
             let qos = qos(object["qos"], "\(path).qos") ?? .atLeastOnce
@@ -30,7 +28,7 @@ extension ProcessParser {
             let maxSize = reader.size(object["maxMessageSize"], "\(path).maxMessageSize", in: 1...(mqttMaximumVariableByteInteger)) ?? 1 << 20
             target = topic.map { .mqtt(topic: $0, qos: qos, retain: retain, userProperties: userProperties, maxMessageSize: maxSize) }
         case .http:
-            _ = reader.object(value, path, allowed: Self.commonSendKeys.union(["path", "method", "headers"]))
+            _ = reader.object(value, path, ProcessKeys.httpSend)
             let requestPath = template(object["path"], "\(path).path") ?? (try? Template(parsing: ""))
             var method: String?
             if let text = reader.string(object["method"], "\(path).method") {
@@ -46,7 +44,7 @@ extension ProcessParser {
             }
             target = requestPath.map { .http(path: $0, method: method, headers: headers) }
         case .file:
-            _ = reader.object(value, path, allowed: Self.commonSendKeys.union(["name", "mode"]))
+            _ = reader.object(value, path, ProcessKeys.fileSend)
             let name = required(template(object["name"], "\(path).name"), object, "name", path, "a file name template, e.g. \"{{id}}.json\"")
             if let name, name.literalText.contains("/") && name.literalText.contains("..") {
                 reader.problem("\(path).name", "a file name may not leave the connector's directory")

@@ -1,12 +1,6 @@
 import MQTTCore
 
 extension ProcessParser {
-    static let listenKeys: [String: Set<String>] = [
-        "mqtt": ["connector", "topic", "qos", "shared", "noLocal", "retainAsPublished", "retainHandling", "archiving", "tracking", "caching"],
-        "http": ["connector", "path", "method", "archiving", "tracking", "caching"],
-        "file": ["connector", "glob", "poll", "archiving", "tracking", "caching"],
-    ]
-
     func listen(_ value: JSONValue?) -> ListenDefinition? {
         guard case .object(let object) = value else {
             if let value { reader.problem("listen", "expected an object, found \(value.kind)") }
@@ -18,7 +12,7 @@ extension ProcessParser {
         }
         switch connector.kind {
         case .mqttBroker, .mqtt:
-            _ = reader.object(value, "listen", allowed: Self.listenKeys["mqtt"])
+            _ = reader.object(value, "listen", ProcessKeys.mqttListen)
             let text = required(reader.string(object["topic"], "listen.topic"), object, "topic", "listen", "a topic filter, + and # allowed")
             var filter: MQTTTopicFilter?
             if let text {
@@ -43,7 +37,7 @@ extension ProcessParser {
             listen.options = options(object, "listen")
             return filter == nil ? nil : .mqtt(listen)
         case .httpListener:
-            _ = reader.object(value, "listen", allowed: Self.listenKeys["http"])
+            _ = reader.object(value, "listen", ProcessKeys.httpListen)
             guard let path = required(reader.string(object["path"], "listen.path"), object, "path", "listen", "the URL path, e.g. \"/ingest\"") else { return nil }
             if !path.hasPrefix("/") { reader.problem("listen.path", "expected a path starting with /, found \"\(path)\"") }
             var listen = ListenDefinition.HTTPListen(connector: connector.name, path: path)
@@ -55,7 +49,7 @@ extension ProcessParser {
             listen.options = options(object, "listen")
             return .http(listen)
         case .file:
-            _ = reader.object(value, "listen", allowed: Self.listenKeys["file"])
+            _ = reader.object(value, "listen", ProcessKeys.fileListen)
             var listen = ListenDefinition.FileListen(connector: connector.name)
             if let glob = reader.string(object["glob"], "listen.glob") {
                 if glob.isEmpty || glob.contains("/") { reader.problem("listen.glob", "expected a file name pattern like \"*.json\"") }
@@ -73,7 +67,7 @@ extension ProcessParser {
         values.enumerated().compactMap { index, value in step(value, "\(path)[\(index)]", listen: listen) }
     }
 
-    static let stepKinds = ["send", "set", "map", "route", "filter", "cache", "lookup", "split", "reply"]
+    static let stepKinds = ProcessKeys.step.names
 
     func step(_ value: JSONValue, _ path: String, listen: ListenDefinition?) -> StepDefinition? {
         guard case .object(let object) = value, object.count == 1, let (kind, body) = object.first else {
@@ -90,10 +84,10 @@ extension ProcessParser {
         case "filter": return Condition.parse(body, path: p, reader: reader).map(StepDefinition.filter)
         case "route": return route(body, p, listen: listen)
         case "cache":
-            guard let fields = reader.object(body, p, allowed: ["cache", "key"]) else { return nil }
+            guard let fields = reader.object(body, p, ProcessKeys.caching) else { return nil }
             return cachingDefinition(fields, p).map(StepDefinition.cache)
         case "lookup":
-            guard let fields = reader.object(body, p, allowed: ["cache", "key", "into"]),
+            guard let fields = reader.object(body, p, ProcessKeys.lookup),
                   let caching = cachingDefinition(fields, p) else { return nil }
             let into = reader.string(fields["into"], "\(p).into") ?? "properties.\(caching.cache)"
             if into == "payload" { return .lookup(cache: caching.cache, key: caching.key, into: .payload) }
@@ -103,7 +97,7 @@ extension ProcessParser {
             }
             return .lookup(cache: caching.cache, key: caching.key, into: .property(String(into.dropFirst(11))))
         case "split":
-            guard let fields = reader.object(body, p, allowed: ["field"]) else { return nil }
+            guard let fields = reader.object(body, p, ProcessKeys.split) else { return nil }
             guard let text = reader.string(fields["field"], "\(p).field") else { return .split(nil) }
             do {
                 return .split(try FieldPath(parsing: text))
@@ -116,7 +110,7 @@ extension ProcessParser {
                 reader.problem(p, "reply only applies to a process that listens on an http-listener")
                 return nil
             }
-            guard let fields = reader.object(body, p, allowed: ["status", "body"]) else { return nil }
+            guard let fields = reader.object(body, p, ProcessKeys.reply) else { return nil }
             let status = reader.integer(fields["status"], "\(p).status", in: 100...599) ?? 200
             return .reply(status: status, body: template(fields["body"], "\(p).body"))
         default:
@@ -126,11 +120,11 @@ extension ProcessParser {
     }
 
     func route(_ body: JSONValue, _ path: String, listen: ListenDefinition?) -> StepDefinition? {
-        guard let fields = reader.object(body, path, allowed: ["cases", "otherwise"]) else { return nil }
+        guard let fields = reader.object(body, path, ProcessKeys.route) else { return nil }
         var cases: [(Condition, [StepDefinition])] = []
         for (index, value) in (reader.array(fields["cases"], "\(path).cases") ?? []).enumerated() {
             let p = "\(path).cases[\(index)]"
-            guard let entry = reader.object(value, p, allowed: ["when", "steps"]) else { continue }
+            guard let entry = reader.object(value, p, ProcessKeys.routeCase) else { continue }
             let condition = required(entry["when"].flatMap { Condition.parse($0, path: "\(p).when", reader: reader) }, entry, "when", p, "a condition")
             let steps = steps(reader.array(entry["steps"], "\(p).steps") ?? [], "\(p).steps", listen: listen)
             if let condition { cases.append((condition, steps)) }

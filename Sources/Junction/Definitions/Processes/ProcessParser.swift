@@ -5,7 +5,7 @@ extension ProcessDefinition {
     /// every reference is checked and each `send` is read for its connector's kind.
     public static func parse(name: String, _ json: JSONValue?, reader: DefinitionReader,
                              connectors: [String: ConnectorDefinition]) -> ProcessDefinition? {
-        guard let root = reader.object(json, "", allowed: keys) else { return nil }
+        guard let root = reader.object(json, "", ProcessKeys.process) else { return nil }
         let parser = ProcessParser(reader: reader, connectors: connectors)
         let caches = parser.caches(root["caches"])
         parser.knownCaches = Set(caches.keys)
@@ -76,7 +76,7 @@ final class ProcessParser {
 
     func options(_ object: [String: JSONValue], _ path: String) -> OperationOptions {
         var options = OperationOptions()
-        if let archiving = reader.object(object["archiving"], reader.join(path, "archiving"), allowed: ["directory", "retention"]) {
+        if let archiving = reader.object(object["archiving"], reader.join(path, "archiving"), ProcessKeys.archiving) {
             let p = reader.join(path, "archiving")
             if let directory = required(reader.string(archiving["directory"], "\(p).directory"), archiving, "directory", p, "the folder archived documents go to") {
                 let retention = reader.duration(archiving["retention"], "\(p).retention")
@@ -89,7 +89,7 @@ final class ProcessParser {
                 if let value = template(tracking[name], "\(reader.join(path, "tracking")).\(name)") { options.tracking.append((name, value)) }
             }
         }
-        if let caching = reader.object(object["caching"], reader.join(path, "caching"), allowed: ["cache", "key"]) {
+        if let caching = reader.object(object["caching"], reader.join(path, "caching"), ProcessKeys.caching) {
             options.caching = cachingDefinition(caching, reader.join(path, "caching"))
         }
         return options
@@ -112,7 +112,7 @@ final class ProcessParser {
         var result: [String: CacheDefinition] = [:]
         for (name, value) in object {
             let path = "caches.\(name)"
-            guard let cache = reader.object(value, path, allowed: ["ttl", "maxEntries", "persist"]) else { continue }
+            guard let cache = reader.object(value, path, ProcessKeys.cache) else { continue }
             var definition = CacheDefinition()
             definition.ttlMilliseconds = reader.duration(cache["ttl"], "\(path).ttl")
             if let max = reader.integer(cache["maxEntries"], "\(path).maxEntries", in: 1...10_000_000) { definition.maxEntries = max }
@@ -124,14 +124,14 @@ final class ProcessParser {
 
     func errorPolicy(_ value: JSONValue?) -> ErrorPolicy {
         var policy = ErrorPolicy()
-        guard let object = reader.object(value, "onError", allowed: ["retry", "deadLetter"]) else { return policy }
-        if let retry = reader.object(object["retry"], "onError.retry", allowed: ["attempts", "backoff"]) {
+        guard let object = reader.object(value, "onError", ProcessKeys.onError) else { return policy }
+        if let retry = reader.object(object["retry"], "onError.retry", ProcessKeys.retry) {
             if let attempts = reader.integer(retry["attempts"], "onError.retry.attempts", in: 1...1000) { policy.attempts = attempts }
             if let backoff = reader.array(retry["backoff"], "onError.retry.backoff") {
                 policy.backoffMilliseconds = backoff.enumerated().compactMap { reader.duration($1, "onError.retry.backoff[\($0)]") }
             }
         }
-        if let dead = reader.object(object["deadLetter"], "onError.deadLetter", allowed: ["connector", "topic", "name"]) {
+        if let dead = reader.object(object["deadLetter"], "onError.deadLetter", ProcessKeys.deadLetter) {
             let path = "onError.deadLetter"
             if let connector = connector(dead["connector"], "\(path).connector", listening: false) {
                 let key = connector.isMQTT ? "topic" : "name"
