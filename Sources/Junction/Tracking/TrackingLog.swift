@@ -2,9 +2,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// Writes tracking events as JSON lines to `<data>/tracking/YYYY-MM-DD.jsonl` (UTC day) and as
 /// structured log lines (debug level).
@@ -42,7 +39,7 @@ public final class TrackingLog: Service, Sendable {
     private struct Writer: ~Copyable {
         var day = ""
         var descriptor: Int32 = -1
-        deinit { if descriptor >= 0 { _ = Glibc.close(descriptor) } }
+        deinit { if descriptor >= 0 { Platform.close(descriptor) } }
     }
 
     public init(directory: URL, logger: Logger, metrics: EngineMetrics? = nil) {
@@ -117,13 +114,13 @@ public final class TrackingLog: Service, Sendable {
             }
             for batch in batches {
                 if writer.day != batch.day || writer.descriptor < 0 {
-                    if writer.descriptor >= 0 { _ = Glibc.close(writer.descriptor) }
+                    if writer.descriptor >= 0 { Platform.close(writer.descriptor) }
                     writer.descriptor = openDay(batch.day)
                     writer.day = batch.day
                 }
                 if !Self.writeAll(batch.bytes, to: writer.descriptor) {
                     logger.error("cannot write tracking events", metadata: [
-                        "error": "\(String(cString: strerror(errno)))", "file": "\(directory.path)/\(batch.day).jsonl",
+                        "error": "\(Platform.lastErrorDescription)", "file": "\(directory.path)/\(batch.day).jsonl",
                     ])
                 }
             }
@@ -140,23 +137,12 @@ public final class TrackingLog: Service, Sendable {
     private func openDay(_ day: String) -> Int32 {
         try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         // O_APPEND: every batch lands at the end even if another process appends to the same day.
-        return open(directory.appendingPathComponent(day + ".jsonl").path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+        return Platform.openForAppending(directory.appendingPathComponent(day + ".jsonl").path)
     }
 
     private static func writeAll(_ bytes: [UInt8], to descriptor: Int32) -> Bool {
         guard descriptor >= 0 else { return false }
-        return bytes.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let written = Glibc.write(descriptor, raw.baseAddress! + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
+        return bytes.withUnsafeBytes { Platform.writeAll($0, to: descriptor) }
     }
 
     /// Removes the day files (`YYYY-MM-DD.jsonl`) whose whole day ended more than `retention`
@@ -182,7 +168,7 @@ public final class TrackingLog: Service, Sendable {
     public func close() async {
         flush()
         writer.withLock { writer in
-            if writer.descriptor >= 0 { _ = Glibc.close(writer.descriptor) }
+            if writer.descriptor >= 0 { Platform.close(writer.descriptor) }
             writer.descriptor = -1
             writer.day = ""
         }

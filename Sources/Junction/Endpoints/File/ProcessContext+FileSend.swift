@@ -20,7 +20,7 @@ extension ProcessContext {
                 if data.last != 0x0A { data.append(0x0A) }
                 // O_APPEND makes each line one write at the end, so documents in flight at the same
                 // time never overwrite each other.
-                let descriptor = open(url.path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644)
+                let descriptor = Platform.openForAppending(url.path)
                 guard descriptor >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
                 let handle = FileHandle(fileDescriptor: descriptor, closeOnDealloc: true)
                 try handle.write(contentsOf: data)

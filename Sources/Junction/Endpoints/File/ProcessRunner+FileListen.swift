@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import NIOCore
 import ServiceLifecycle
 import Synchronization
@@ -89,11 +88,9 @@ extension ProcessRunner {
     static func scan(_ directory: URL, glob: String) -> [String: FileListenObservation] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory.path) else { return [:] }
         var found: [String: FileListenObservation] = [:]
-        for name in names where !name.hasPrefix(".") && fnmatch(glob, name, 0) == 0 {
-            var info = stat()
-            guard stat(directory.appendingPathComponent(name).path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { continue }
-            found[name] = FileListenObservation(size: Int64(info.st_size), seconds: Int64(info.st_mtim.tv_sec),
-                                                nanoseconds: Int64(info.st_mtim.tv_nsec))
+        for name in names where !name.hasPrefix(".") && Platform.matches(name, glob: glob) {
+            guard let status = Platform.regularFileStatus(directory.appendingPathComponent(name).path) else { continue }
+            found[name] = FileListenObservation(size: status.size, seconds: status.seconds, nanoseconds: status.nanoseconds)
         }
         return found
     }
