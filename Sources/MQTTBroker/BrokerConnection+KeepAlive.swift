@@ -18,7 +18,7 @@ extension BrokerConnection {
 
     /// The sweep's check: a packet came since the last sweep (then it counts as heard now), or
     /// the client is disconnected once it has been silent longer than its timeout.
-    func checkKeepAlive(at now: NIODeadline) {
+    package func checkKeepAlive(at now: NIODeadline) {
         guard let timeout = keepAliveTimeout, phase == .connected else { return }
         if heardSinceSweep {
             heardSinceSweep = false

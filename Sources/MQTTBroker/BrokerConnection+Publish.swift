@@ -21,7 +21,18 @@ extension BrokerConnection {
                 inboundAliases[alias] = topic
             }
         }
-        guard state.authorize(.publish, topic: topic, session: session) else { return refusePublish(packet) }
+        if isTooDeep(topic) {
+            // 5.0 refuses a QoS 1/2 message in its acknowledgement; nothing else can say no.
+            guard version == .v5, packet.qos != .atMostOnce else { return refuseTooDeep(topic, in: "PUBLISH") }
+            return refusePublish(packet, .topicNameInvalid, "more than \(state.settings.maxTopicLevels) topic levels")
+        }
+        if topic.utf8.first == UInt8(ascii: "$"), topic == "$SYS" || topic.hasPrefix("$SYS/") {
+            logger.info("publish to $SYS refused", metadata: ["mqtt.client_id": "\(clientID)", "mqtt.topic": "\(topic)"])
+            return refusePublish(packet, .notAuthorized, "$SYS topics are published by the broker only")
+        }
+        guard state.authorize(.publish, topic: topic, session: session) else {
+            return refusePublish(packet, .notAuthorized, "not authorized to publish to \(topic)")
+        }
         let message = BrokerMessage(packet, topic: topic, publisher: clientID, now: now)
         switch packet.qos {
         case .atMostOnce:
@@ -45,12 +56,13 @@ extension BrokerConnection {
         }
     }
 
-    /// A PUBLISH the access rules deny: 5.0 answers 0x87; 3.1.1 cannot say no, so it is
-    /// acknowledged as the spec allows (MQTT-3.3.5-2) and not routed. The denial is logged.
-    private func refusePublish(_ packet: MQTTPublishPacket) {
+    /// A PUBLISH that is not routed (access rules, `$SYS`, too many levels): 5.0 answers `code`;
+    /// 3.1.1 cannot say no, so it is acknowledged as the spec allows (MQTT-3.3.5-2) and not
+    /// routed. A QoS 0 message is dropped.
+    private func refusePublish(_ packet: MQTTPublishPacket, _ refusal: MQTTReasonCode, _ problem: String) {
         guard let id = packet.packetIdentifier else { return }
-        let code: MQTTReasonCode = version == .v5 ? .notAuthorized : .success
-        let properties = problemProperties(["not authorized to publish to \(packet.topic)"])
+        let code: MQTTReasonCode = version == .v5 ? refusal : .success
+        let properties = problemProperties([problem])
         if packet.qos == .atLeastOnce {
             send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         } else {

@@ -7,9 +7,9 @@ import NIOCore
 /// handler behind ``MQTTPacketDecoder``. It runs on the broker's event loop and calls
 /// ``BrokerState`` synchronously; outbound packets are written without flushing and flushed once
 /// per read batch.
-final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
-    typealias InboundIn = MQTTPacket
-    typealias OutboundOut = ByteBuffer
+package final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
+    package typealias InboundIn = MQTTPacket
+    package typealias OutboundOut = ByteBuffer
 
     enum Phase { case awaitingConnect, connected, closed }
 
@@ -17,7 +17,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     var context: ChannelHandlerContext?
     var phase = Phase.awaitingConnect
     var version = MQTTProtocolVersion.v311
-    var session: Session?
+    package var session: Session?
     var clientID = ""
     var will: MQTTWill?
     var connectTimeout: Scheduled<Void>?
@@ -53,13 +53,13 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
 
     // MARK: Channel events
 
-    func handlerAdded(context: ChannelHandlerContext) {
+    package func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         // Added after a WebSocket upgrade, the channel is already active: no channelActive comes.
         if context.channel.isActive { activate(context: context) }
     }
 
-    func channelActive(context: ChannelHandlerContext) {
+    package func channelActive(context: ChannelHandlerContext) {
         activate(context: context)
         context.fireChannelActive()
     }
@@ -74,7 +74,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let packet = unwrapInboundIn(data)
         guard phase != .closed else { return }
         heardSinceSweep = true
@@ -104,7 +104,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
 
     var canSend: Bool { context?.channel.isWritable ?? false }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
+    package func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable, let session {
             session.drainQueue(now: now)
             state.flushPending()
@@ -112,12 +112,12 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         context.fireChannelWritabilityChanged()
     }
 
-    func channelReadComplete(context: ChannelHandlerContext) {
+    package func channelReadComplete(context: ChannelHandlerContext) {
         state.flushPending()
         context.fireChannelReadComplete()
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         state.connections[ObjectIdentifier(self)] = nil
         state.journal?.forget(self)
         phase = .closed
@@ -156,7 +156,7 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         state.detach(session)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: Error) {
+    package func errorCaught(context: ChannelHandlerContext, error: Error) {
         guard let decodeError = error as? MQTTDecodeError else {
             logger.debug("connection error", metadata: ["error": "\(error)", "mqtt.client_id": "\(clientID)"])
             return close()
@@ -250,10 +250,13 @@ final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     static let lingerTime = TimeAmount.seconds(2)
 
     /// Another connection took this client id over: this one ends with 0x8E. The will goes out
-    /// now if the session ends with it or has no delay; otherwise the new connection cancels it.
+    /// now only if it had no delay (its delay is at most the session's expiry, as when the
+    /// connection closes); otherwise the new connection came within the delay, so it is not
+    /// published at all (MQTT-3.1.2-8), whatever the new connection's Clean Start.
     func takeOver(cleanStart: Bool) {
+        let expiry = session?.expiryInterval ?? 0
         session = nil
-        if let will, cleanStart || (will.properties.willDelayInterval ?? 0) == 0 {
+        if let will, min(will.properties.willDelayInterval ?? 0, expiry) == 0 {
             state.publishWill(will, clientID: clientID)
         }
         will = nil

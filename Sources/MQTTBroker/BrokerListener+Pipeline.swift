@@ -18,7 +18,7 @@ public struct WebSocketListenerOptions: Sendable, Hashable {
 /// TLS (NIOSSL), the HTTP upgrade to WebSocket and the frame ↔ byte stream handler, in that
 /// order, then `MQTTPacketDecoder` and ``BrokerConnection``. Built once per listener at start,
 /// so the TLS files are read (and checked) then.
-struct ListenerTransport: Sendable {
+package struct ListenerTransport: Sendable {
     let sslContext: NIOSSLContext?
     let usernameFrom: ListenerTLS.UsernameSource?
     let webSocketPath: String?
@@ -77,7 +77,7 @@ struct ListenerTransport: Sendable {
         }
     }
 
-    static func addMQTTHandlers(_ sync: ChannelPipeline.SynchronousOperations, state: BrokerState,
+    package static func addMQTTHandlers(_ sync: ChannelPipeline.SynchronousOperations, state: BrokerState,
                                 usernameFrom: ListenerTLS.UsernameSource?) throws {
         // Read per connection, so a reloaded maxPacketSize applies to new clients.
         let maximumPacketSize = state.settings.maxPacketSize

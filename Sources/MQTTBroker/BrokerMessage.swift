@@ -11,10 +11,10 @@ import NIOCore
 /// A class, immutable once made: routing hands one message to every matching session, the
 /// retained store and the journal, and each of those copies of a struct retained and released
 /// its four reference-counted fields (a tenth of the broker loop's samples on the relay).
-final class BrokerMessage: Sendable {
-    let topic: String
-    let payload: ByteBuffer
-    let qos: MQTTQoS
+package final class BrokerMessage: Sendable {
+    package let topic: String
+    package let payload: ByteBuffer
+    package let qos: MQTTQoS
     let retain: Bool
     let properties: MQTTProperties
     /// When the message expires (Message Expiry Interval), if it does.
@@ -64,7 +64,7 @@ final class BrokerMessage: Sendable {
 }
 
 /// What a subscription asked for, as stored in the subscription tree and the session.
-struct SubscriptionOptions: Hashable {
+package struct SubscriptionOptions: Hashable {
     var qos: MQTTQoS
     var noLocal: Bool
     var retainAsPublished: Bool
@@ -72,8 +72,8 @@ struct SubscriptionOptions: Hashable {
 }
 
 /// One message on its way to one session: the message and the per-subscriber decisions.
-struct Delivery {
-    var message: BrokerMessage
+package struct Delivery {
+    package var message: BrokerMessage
     var qos: MQTTQoS
     var retain: Bool
     var subscriptionIdentifiers: [UInt32]

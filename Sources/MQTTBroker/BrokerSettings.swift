@@ -13,6 +13,10 @@ public struct BrokerSettings: Sendable, Hashable {
     public var retryInterval: TimeAmount = .seconds(30)
     /// A client silent for keepalive × this is disconnected (must be > 0.5).
     public var keepaliveMultiplier: Double = 1.5
+    /// Most levels a topic name or filter may have (`a/b/c` has 3), as EMQX's `max_topic_levels`.
+    /// A deeper one is refused: SUBACK/UNSUBACK 0x8F, PUBACK/PUBREC 0x90, DISCONNECT 0x90 for
+    /// QoS 0, CONNACK 0x90 for a Will topic on 5.0; the connection is closed on 3.1.1.
+    public var maxTopicLevels: Int = 128
     /// Largest total size of the properties of one packet.
     public var propertySize: Int = 65_536
     /// Outbound QoS 1/2 messages in flight per session (a 5.0 client's Receive Maximum can lower it).

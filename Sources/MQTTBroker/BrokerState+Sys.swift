@@ -3,7 +3,7 @@ import NIOCore
 
 extension BrokerState {
     /// Publishes the `$SYS/broker/...` statistics as retained messages, like Mosquitto.
-    func publishSys() {
+    package func publishSys() {
         let uptime = (now - startedAt).nanoseconds / 1_000_000_000
         let queued = sessions.values.reduce(0) { $0 + $1.queuedCount }
         let inflight = sessions.values.reduce(0) { $0 + $1.inflightCount }

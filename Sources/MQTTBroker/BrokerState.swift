@@ -5,18 +5,18 @@ import NIOCore
 /// Everything the broker knows, confined to its one event loop: sessions, the subscription
 /// tree, retained messages, counters. Connections call into it synchronously from their channel
 /// handlers, so the per-message path has no hop, lock or task (DESIGN "Hot path").
-final class BrokerState {
+package final class BrokerState {
     let loop: EventLoop
-    var settings: BrokerSettings
+    package var settings: BrokerSettings
     let logger: Logger
     let startedAt: NIODeadline
 
-    var sessions: [String: Session] = [:]
+    package var sessions: [String: Session] = [:]
     let tree = SubscriptionTree()
-    let retained = RetainedStore()
+    package let retained = RetainedStore()
     var statistics = BrokerStatistics()
     /// Every open client connection, with or without a session yet.
-    var connections: [ObjectIdentifier: BrokerConnection] = [:]
+    package var connections: [ObjectIdentifier: BrokerConnection] = [:]
     /// Per-address limits and the listener of each server channel (Authentication/AccessGuard.swift).
     let accessGuard = AccessGuard()
     /// With a data directory: where persistent sessions and retained messages record their changes.
@@ -33,7 +33,7 @@ final class BrokerState {
         var identifiers: [UInt32]
     }
 
-    init(loop: EventLoop, settings: BrokerSettings, logger: Logger) {
+    package init(loop: EventLoop, settings: BrokerSettings, logger: Logger) {
         self.loop = loop
         self.settings = settings
         self.logger = logger
@@ -66,7 +66,7 @@ final class BrokerState {
     }
 
     /// Flushes every connection written to since the last call.
-    func flushPending() {
+    package func flushPending() {
         journal?.endOfWork()
         guard !pendingFlush.isEmpty else { return }
         let connections = pendingFlush
@@ -161,8 +161,9 @@ final class BrokerState {
     // MARK: Sessions
 
     /// Attaches `endpoint` to the session of `clientID`: an attached one is taken over, a clean
-    /// start ends the old session, otherwise the session resumes (and a will still waiting for
-    /// its delay is cancelled). Returns the session and whether it was present.
+    /// start ends the old session, otherwise the session resumes. A will still waiting for its
+    /// delay is cancelled either way: a new connection came before the delay elapsed
+    /// (MQTT-3.1.2-8). Returns the session and whether it was present.
     func attach(_ endpoint: any SessionEndpoint, clientID: String, cleanStart: Bool, version: MQTTProtocolVersion,
                 expiry: UInt32, window: Int) -> (Session, present: Bool) {
         var present = false
@@ -172,13 +173,13 @@ final class BrokerState {
             existing.connection = nil
             existing.expiryTask?.cancel()
             existing.expiryTask = nil
+            existing.pendingWill?.task.cancel()
+            existing.pendingWill = nil
             // A session with expiry 0 ends with its connection (MQTT 5 §3.1.2.11.2), and taking
             // the connection over ends it, whether or not its close was seen yet.
             if cleanStart || existing.expiryInterval == 0 {
                 endSession(existing)
             } else {
-                existing.pendingWill?.task.cancel()
-                existing.pendingWill = nil
                 session = existing
                 present = true
             }

@@ -159,6 +159,8 @@ public struct BrokerStatisticsSnapshot: Sendable, Hashable {
     /// QoS 1/2 deliveries to persistent sessions acknowledged before they were written: they
     /// never reached the disk.
     public var deliveriesSkipped: Int = 0
+    /// Topic names and filters refused for having more than ``BrokerSettings/maxTopicLevels`` levels.
+    public var topicLevelsRefused: Int = 0
 }
 
 extension MQTTBroker {
@@ -175,6 +177,7 @@ extension MQTTBroker {
                 queued: s.sessions.values.reduce(0) { $0 + $1.queuedCount })
             snapshot.deliveriesStored = s.journal?.deliveriesStored ?? 0
             snapshot.deliveriesSkipped = s.journal?.deliveriesSkipped ?? 0
+            snapshot.topicLevelsRefused = s.statistics.topicLevelsRefused
             return snapshot
         }.get()
     }

@@ -3,10 +3,10 @@ import NIOCore
 
 /// The last retained message of every topic (MQTT 5 §3.3.1.3). An empty payload clears a topic;
 /// expired messages are dropped when met. Loop-bound, like the rest of the broker state.
-final class RetainedStore {
-    private(set) var messages: [String: BrokerMessage] = [:]
+package final class RetainedStore {
+    package private(set) var messages: [String: BrokerMessage] = [:]
 
-    var count: Int { messages.count }
+    package var count: Int { messages.count }
 
     /// Stores `message` as the retained message of its topic, or clears the topic when its payload is empty.
     func store(_ message: BrokerMessage) {

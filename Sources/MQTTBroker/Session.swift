@@ -9,7 +9,7 @@ import Synchronization
 ///
 /// Flow control follows EMQX: at most `window` QoS 1/2 messages in flight; the rest waits in a
 /// queue of at most `maxMqueueLen`, which drops its oldest message (QoS 0 first) when full.
-final class Session {
+package final class Session {
     /// `awaitingAck`: PUBLISH sent, PUBACK (QoS 1) or PUBREC (QoS 2) expected.
     /// `awaitingComplete`: PUBREL sent, PUBCOMP expected.
     enum InflightState { case awaitingAck, awaitingComplete }
@@ -22,7 +22,7 @@ final class Session {
         var order: UInt64 = 0
     }
 
-    let clientID: String
+    package let clientID: String
     /// The user name of the connection attached last, for access rules.
     var username: String?
     var protocolVersion: MQTTProtocolVersion
@@ -33,9 +33,9 @@ final class Session {
     private static let epochCounter = Atomic<UInt64>(0)
     private static func nextEpoch() -> UInt64 { epochCounter.add(1, ordering: .relaxed).newValue }
     /// Raw filter → parsed filter and options, to restore, unsubscribe and clean up.
-    var subscriptions: [String: (filter: MQTTTopicFilter, options: SubscriptionOptions)] = [:]
+    package var subscriptions: [String: (filter: MQTTTopicFilter, options: SubscriptionOptions)] = [:]
     /// Seconds the session outlives its connection; `UInt32.max` never expires.
-    var expiryInterval: UInt32 = 0
+    package var expiryInterval: UInt32 = 0
     var expiryTask: Scheduled<Void>?
     /// A will waiting out its Will Delay Interval after the connection closed.
     var pendingWill: (will: MQTTWill, task: Scheduled<Void>)?
@@ -44,17 +44,17 @@ final class Session {
     /// an ordered one removed each acknowledged message in O(window) (it shifted the rest).
     private(set) var inflight: [UInt16: InflightEntry] = [:]
     private var inflightOrder: UInt64 = 0
-    private(set) var queue: Deque<Delivery> = []
+    package private(set) var queue: Deque<Delivery> = []
     /// QoS 0 deliveries in `queue`: when there are none, a full queue drops its head without
     /// scanning (the scan cost O(queue length) per message and stalled the broker under overload).
     private var queuedQoS0 = 0
     /// Inbound QoS 2 packet ids whose PUBREL has not come yet, with when they arrived.
-    var awaitingRelease: [UInt16: NIODeadline] = [:]
+    package var awaitingRelease: [UInt16: NIODeadline] = [:]
     /// Outbound QoS 1/2 messages allowed in flight.
-    var window: Int
+    package var window: Int
     private var nextPacketID: UInt16 = 1
     /// Messages dropped because the queue was full (for `$SYS` and logs).
-    private(set) var dropped = 0
+    package private(set) var dropped = 0
     /// Set while the session is persistent (expiry > 0) and the broker has a store: every change
     /// of its QoS 1/2 deliveries and inbound QoS 2 state is recorded there.
     var journal: BrokerJournal?
@@ -73,8 +73,8 @@ final class Session {
         self.isInProcess = clientID.hasPrefix(MQTTBroker.inProcessClientIDPrefix)
     }
 
-    var queuedCount: Int { queue.count }
-    var inflightCount: Int { inflight.count }
+    package var queuedCount: Int { queue.count }
+    package var inflightCount: Int { inflight.count }
 
     /// Hands a delivery to the session: sent now when connected and the window allows, else queued.
     /// `queueQoS0` says whether a QoS 0 message for an offline session is kept.

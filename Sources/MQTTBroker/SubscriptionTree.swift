@@ -29,6 +29,8 @@ final class SubscriptionTree {
     }
 
     private let root = Node()
+    /// The stack of the last match walk, kept for its capacity.
+    private var spareStack: [(node: Node, start: String.Index)] = []
     /// Number of (session, filter) subscriptions.
     private(set) var count = 0
 
@@ -62,59 +64,93 @@ final class SubscriptionTree {
     }
 
     /// Removes the subscription; returns false when there was none. Empty branches are pruned.
+    ///
+    /// Iterative, like every walk here: a filter's depth is the client's to choose (up to
+    /// 65,536 levels), so it costs heap for the path, never stack.
     @discardableResult
     func remove(clientID: String, filter: MQTTTopicFilter) -> Bool {
-        let levels = filter.filter.split(separator: "/", omittingEmptySubsequences: false)
-        let removed = remove(clientID: clientID, group: filter.shareGroup, levels: levels[...], from: root)
-        if removed { count -= 1 }
-        return removed
-    }
-
-    private func remove(clientID: String, group: String?, levels: ArraySlice<Substring>, from node: Node) -> Bool {
-        guard let level = levels.first else {
-            if let group {
-                guard let members = node.shared[group], members.members.removeValue(forKey: clientID) != nil else { return false }
-                if members.members.isEmpty { node.shared[group] = nil }
-                return true
+        var path: [(parent: Node, level: Substring)] = []
+        var node = root
+        for level in filter.filter.split(separator: "/", omittingEmptySubsequences: false) {
+            let child: Node? = switch level {
+            case "+": node.plus
+            case "#": node.hash
+            default: node.children[level]
             }
-            return node.subscribers.removeValue(forKey: clientID) != nil
+            guard let child else { return false }
+            path.append((node, level))
+            node = child
         }
-        let rest = levels.dropFirst()
-        switch level {
-        case "+":
-            guard let child = node.plus, remove(clientID: clientID, group: group, levels: rest, from: child) else { return false }
-            if child.isEmpty { node.plus = nil }
-        case "#":
-            guard let child = node.hash, remove(clientID: clientID, group: group, levels: rest, from: child) else { return false }
-            if child.isEmpty { node.hash = nil }
-        default:
-            guard let child = node.children[level], remove(clientID: clientID, group: group, levels: rest, from: child) else { return false }
-            if child.isEmpty { node.children[level] = nil }
+        if let group = filter.shareGroup {
+            guard let members = node.shared[group], members.members.removeValue(forKey: clientID) != nil else { return false }
+            if members.members.isEmpty { node.shared[group] = nil }
+        } else {
+            guard node.subscribers.removeValue(forKey: clientID) != nil else { return false }
+        }
+        count -= 1
+        // Pruned from the leaf up: each node let go has no children left, so its release frees one node.
+        while let (parent, level) = path.popLast(), node.isEmpty {
+            switch level {
+            case "+": parent.plus = nil
+            case "#": parent.hash = nil
+            default: parent.children[level] = nil
+            }
+            node = parent
         }
         return true
     }
 
     /// Calls `visit` with every node whose filter matches `topic` (a valid topic name).
+    ///
+    /// Depth first with an explicit stack: `#` at a level, then the `+` branch, then the literal one.
     func forEachMatch(of topic: String, _ visit: (Node) -> Void) {
-        walk(root, topic: topic, from: topic.startIndex, first: true, visit)
+        let utf8 = topic.utf8
+        // Nodes to look into, each with where its level starts in `topic`. The spare stack is
+        // taken, not shared, so a walk started from inside `visit` gets a fresh one.
+        var stack = spareStack
+        spareStack = []
+        defer {
+            stack.removeAll(keepingCapacity: true)
+            spareStack = stack
+        }
+        stack.append((root, topic.startIndex))
+        while let (node, start) = stack.popLast() {
+            let end = utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? topic.endIndex
+            let level = topic[start..<end]
+            let isLast = end == topic.endIndex
+            let wildcardsApply = !(start == topic.startIndex && level.utf8.first == UInt8(ascii: "$"))
+            if wildcardsApply, let hash = node.hash { visit(hash) }
+            let plus = wildcardsApply ? node.plus : nil
+            let literal = node.children[level]
+            if isLast {
+                // "a/#" also matches "a".
+                if let plus {
+                    visit(plus)
+                    if let hash = plus.hash { visit(hash) }
+                }
+                if let literal {
+                    visit(literal)
+                    if let hash = literal.hash { visit(hash) }
+                }
+            } else {
+                let next = utf8.index(after: end)
+                if let literal { stack.append((literal, next)) }
+                if let plus { stack.append((plus, next)) }
+            }
+        }
     }
 
-    private func walk(_ node: Node, topic: String, from start: String.Index, first: Bool, _ visit: (Node) -> Void) {
-        let end = topic.utf8[start...].firstIndex(of: UInt8(ascii: "/")) ?? topic.endIndex
-        let level = topic[start..<end]
-        let isLast = end == topic.endIndex
-        let wildcardsApply = !(first && level.utf8.first == UInt8(ascii: "$"))
-        if wildcardsApply, let hash = node.hash { visit(hash) }
-        if wildcardsApply, let plus = node.plus { descend(plus, topic: topic, end: end, isLast: isLast, visit) }
-        if let child = node.children[level] { descend(child, topic: topic, end: end, isLast: isLast, visit) }
-    }
-
-    private func descend(_ node: Node, topic: String, end: String.Index, isLast: Bool, _ visit: (Node) -> Void) {
-        if isLast {
-            visit(node)
-            if let hash = node.hash { visit(hash) }  // "a/#" matches "a"
-        } else {
-            walk(node, topic: topic, from: topic.utf8.index(after: end), first: false, visit)
+    /// Lets go of the tree one node at a time: a chain of nodes released by its root would free
+    /// itself recursively, one stack frame per level.
+    deinit {
+        var stack = [root]
+        while let node = stack.popLast() {
+            stack.append(contentsOf: node.children.values)
+            if let plus = node.plus { stack.append(plus) }
+            if let hash = node.hash { stack.append(hash) }
+            node.children.removeAll()
+            node.plus = nil
+            node.hash = nil
         }
     }
 }

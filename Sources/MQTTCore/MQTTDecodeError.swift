@@ -48,6 +48,9 @@ public enum MQTTDecodeError: Error, Hashable, Sendable, CustomStringConvertible 
     case emptyTopicName
     /// A topic name containing `+` or `#`.
     case wildcardInTopicName(String)
+    /// A Response Topic that is not a valid topic name (empty, or with `+` or `#`): the packet
+    /// parses, so it is a Protocol Error.
+    case invalidResponseTopic(String)
     /// SUBSCRIBE or UNSUBSCRIBE without any topic filter.
     case noTopicFilters(MQTTPacketType)
     /// Reserved bits set in a subscription options byte.
@@ -66,7 +69,8 @@ public enum MQTTDecodeError: Error, Hashable, Sendable, CustomStringConvertible 
         case .unsupportedProtocolVersion: .unsupportedProtocolVersion
         case .topicAliasZero: .topicAliasInvalid
         case .duplicateProperty, .invalidPropertyValue, .invalidReasonCode, .packetIdentifierZero, .emptyTopicName,
-            .noTopicFilters, .invalidRetainHandling, .dupFlagOnQoS0, .connectExpected, .invalidProtocolName:
+            .noTopicFilters, .invalidRetainHandling, .dupFlagOnQoS0, .connectExpected, .invalidProtocolName,
+            .invalidResponseTopic:
             .protocolError
         case .malformedVariableByteInteger, .invalidPacketType, .invalidFixedHeaderFlags, .invalidQoS, .truncated,
             .unexpectedTrailingBytes, .invalidUTF8, .nullCharacter, .invalidConnectFlags, .invalidAcknowledgeFlags, .unknownProperty,
@@ -99,6 +103,8 @@ public enum MQTTDecodeError: Error, Hashable, Sendable, CustomStringConvertible 
         case .topicAliasZero: "topic alias 0 is not permitted"
         case .emptyTopicName: "empty topic name without a topic alias"
         case .wildcardInTopicName(let topic): "topic name \"\(topic)\" contains a wildcard"
+        case .invalidResponseTopic(let topic):
+            topic.isEmpty ? "response topic is empty" : "response topic \"\(topic)\" contains a wildcard"
         case .noTopicFilters(let type): "\(type) has no topic filter"
         case .invalidSubscriptionOptions(let byte): "reserved bits set in subscription options 0x\(String(byte, radix: 16))"
         case .invalidRetainHandling(let value): "invalid retain handling \(value)"

@@ -218,7 +218,7 @@ extension MQTTProperty {
         case .responseTopic:
             let topic = try buffer.readMQTTString(field: field)
             if topic.isEmpty || topic.utf8.contains(where: { $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "#") }) {
-                throw .wildcardInTopicName(topic)
+                throw .invalidResponseTopic(topic)
             }
             return .responseTopic(topic)
         case .correlationData: return .correlationData(try buffer.readMQTTBinary(field: field))

@@ -61,6 +61,19 @@ public enum MQTTTopic {
         }
     }
 
+    /// Whether `topic` (a topic name or filter) has more than `maximum` levels. A string of n
+    /// bytes has at most n + 1 levels, so one shorter than `maximum` is not even scanned.
+    public static func hasMoreLevels(_ topic: String, than maximum: Int) -> Bool {
+        let utf8 = topic.utf8
+        guard utf8.count >= maximum else { return false }
+        var levels = 1
+        for byte in utf8 where byte == UInt8(ascii: "/") {
+            levels += 1
+            if levels > maximum { return true }
+        }
+        return false
+    }
+
     /// Splits a topic or filter into its levels, empty levels kept.
     public static func levels(_ topic: String) -> [Substring] {
         topic.split(separator: "/", omittingEmptySubsequences: false)

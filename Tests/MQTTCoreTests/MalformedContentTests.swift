@@ -58,7 +58,9 @@ enum MalformedContent {
             .invalidPropertyValue(.requestProblemInformation, value: 2), .protocolError),
         bad("maximum QoS 2", .v5, [0x20, 0x05, 0x00, 0x00, 0x02, 0x24, 0x02], .invalidPropertyValue(.maximumQoS, value: 2), .protocolError),
         bad("response topic with a wildcard", .v5, [0x30, 0x08, 0x00, 0x01, 0x61, 0x04, 0x08, 0x00, 0x01, 0x23],
-            .wildcardInTopicName("#"), .malformedPacket),
+            .invalidResponseTopic("#"), .protocolError),
+        bad("empty response topic", .v5, [0x30, 0x07, 0x00, 0x01, 0x61, 0x03, 0x08, 0x00, 0x00],
+            .invalidResponseTopic(""), .protocolError),
     ]
 
     static let topics: [MalformedCase] = [

@@ -68,6 +68,8 @@ public final class EngineMetrics: Sendable {
                 ("deliveries_stored", stats.deliveriesStored, "QoS 1/2 deliveries to persistent sessions written to the store"),
                 ("deliveries_skipped", stats.deliveriesSkipped,
                  "QoS 1/2 deliveries to persistent sessions acknowledged before they were written"),
+                ("topic_levels_refused", stats.topicLevelsRefused,
+                 "Topic names and filters refused for having more than maxTopicLevels levels"),
             ]
             // Counters, as Prometheus expects of totals: each scrape adds what the broker counted
             // since the last one (all of it when the broker's count went back, after a restart).

@@ -108,6 +108,11 @@ extension BrokerConnection {
             return refuseConnect(.serverBusy, "too many connections")
         }
         if let refusal = state.accessGuard.admit(access.address, settings: settings, now: now) { return refuse(refusal) }
+        if let will = connect.will, isTooDeep(will.topic) {
+            // 3.1.1 has no CONNACK code for it: the connection is closed without one.
+            guard version == .v5 else { return close() }
+            return refuseConnect(.topicNameInvalid, "will topic has more than \(settings.maxTopicLevels) levels")
+        }
         if connect.clientIdentifier.hasPrefix(MQTTBroker.inProcessClientIDPrefix) {
             return refuseConnect(.clientIdentifierNotValid,
                                  "client ids starting with \"\(MQTTBroker.inProcessClientIDPrefix)\" are reserved for the broker's in-process sessions")
