@@ -72,7 +72,7 @@ struct AdminTests {
             }
             metrics = try await get(port, "metrics", token: "s3").1
             #expect(metrics.contains("junction_broker_messages_received_total 4\n"), "\(metrics)")
-            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name": "copy", "status": "running"}]"# + "\n")
+            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name":"copy","status":"running"}]"# + "\n")
         }
     }
 
@@ -88,10 +88,10 @@ struct AdminTests {
             guard case .subscribe(let subscribe) = try await remote.receive() else { throw TestFailure("expected SUBSCRIBE") }
             // A message published now would not reach the process yet.
             #expect(try await get(port, "ready", token: "s3") == (503, "starting\n"))
-            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name": "pull", "status": "starting"}]"# + "\n")
+            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name":"pull","status":"starting"}]"# + "\n")
             try await remote.send(.suback(MQTTSubAckPacket(packetIdentifier: subscribe.packetIdentifier, reasonCodes: [.grantedQoS1])))
             try await waitUntil("ready") { try await get(port, "ready", token: "s3").0 == 200 }
-            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name": "pull", "status": "running"}]"# + "\n")
+            #expect(try await get(port, "api/processes", token: "s3").1 == #"[{"name":"pull","status":"running"}]"# + "\n")
         }
     }
 

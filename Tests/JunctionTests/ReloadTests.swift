@@ -144,15 +144,15 @@ struct ReloadTests {
                 let out = try await broker.subscribe(clientID: "checker", subscriptions: [MQTTSubscription(topicFilter: "out", qos: .atLeastOnce)],
                                                      cleanStart: true)
 
-                #expect(try await post(port, "api/processes/copy/pause") == (200, #"{"name": "copy", "status": "paused"}"# + "\n"))
+                #expect(try await post(port, "api/processes/copy/pause") == (200, #"{"name":"copy","status":"paused"}"# + "\n"))
                 let session = try await broker.session(clientID: "junction.process.copy")
                 #expect(session?.connected == false && session?.subscriptions == ["in"])
                 for i in 0..<2 { try await broker.publish(topic: "in", payload: ByteBuffer(string: "m\(i)"), qos: .atLeastOnce) }
                 #expect(try await broker.session(clientID: "junction.process.copy")?.queued == 2)
                 let listed = try await client.perform(CurlRequest(url: "http://127.0.0.1:\(port)/api/processes", timeoutMilliseconds: 5000))
-                #expect(String(buffer: listed.body) == #"[{"name": "copy", "status": "paused"}]"# + "\n")
+                #expect(String(buffer: listed.body) == #"[{"name":"copy","status":"paused"}]"# + "\n")
 
-                #expect(try await post(port, "api/processes/copy/resume") == (200, #"{"name": "copy", "status": "running"}"# + "\n"))
+                #expect(try await post(port, "api/processes/copy/resume") == (200, #"{"name":"copy","status":"running"}"# + "\n"))
                 var payloads: [String] = []
                 for _ in 0..<2 { payloads.append(String(buffer: try await next(out).payload)) }
                 #expect(payloads.sorted() == ["m0", "m1"])

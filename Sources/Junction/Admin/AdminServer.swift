@@ -33,32 +33,28 @@ public struct AdminServer: Service {
                             body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("api/processes") { [status] _, _ -> Response in
-            var lines: [String] = []
-            for (name, state) in status.snapshot.sorted(by: { $0.key < $1.key }) {
-                lines.append(#"{"name": \#(Self.quoted(name)), "status": \#(Self.quoted(Self.text(state)))}"#)
-            }
-            return Response(status: .ok, headers: [.contentType: "application/json"],
-                            body: .init(byteBuffer: ByteBuffer(string: "[" + lines.joined(separator: ", ") + "]\n")))
+            let processes = status.snapshot.sorted { $0.key < $1.key }.map { ProcessStatusBody(name: $0.key, $0.value) }
+            return Self.json(.ok, processes)
         }
         // POST /api/processes/NAME/pause|resume|restart
         router.post("api/processes/:name/:action") { [supervisor] _, context -> Response in
             guard let name = context.parameters.get("name"), let action = context.parameters.get("action") else {
-                return Self.json(.notFound, #"{"error": "no such process"}"#)
+                return Self.json(.notFound, AdminErrorBody(error: "no such process"))
             }
             let result: ProcessSupervisor.ControlResult
             switch action {
             case "pause": result = await supervisor.pause(name)
             case "resume": result = await supervisor.resume(name)
             case "restart": result = await supervisor.restart(name)
-            default: return Self.json(.notFound, #"{"error": \#(Self.quoted("unknown action \(action); expected pause, resume or restart"))}"#)
+            default: return Self.json(.notFound, AdminErrorBody(error: "unknown action \(action); expected pause, resume or restart"))
             }
             switch result {
             case .done(let state):
-                return Self.json(.ok, #"{"name": \#(Self.quoted(name)), "status": \#(Self.quoted(Self.text(state)))}"#)
+                return Self.json(.ok, ProcessStatusBody(name: name, state))
             case .unknownProcess:
-                return Self.json(.notFound, #"{"error": \#(Self.quoted("no process named \(name)"))}"#)
+                return Self.json(.notFound, AdminErrorBody(error: "no process named \(name)"))
             case .refused(let why):
-                return Self.json(.conflict, #"{"error": \#(Self.quoted(why))}"#)
+                return Self.json(.conflict, AdminErrorBody(error: why))
             }
         }
         let app = Application(router: router, configuration: .init(address: .hostname(configuration.host, port: configuration.port)),
@@ -69,23 +65,13 @@ public struct AdminServer: Service {
         try await app.run()
     }
 
-    static func text(_ state: ProcessStatusBoard.State) -> String {
-        switch state {
-        case .starting: "starting"
-        case .running: "running"
-        case .stopped: "stopped"
-        case .paused: "paused"
-        case .failed(let error): "failed: \(error)"
-        }
-    }
-
-    static func json(_ status: HTTPResponse.Status, _ body: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body + "\n")))
-    }
-
-    static func quoted(_ text: String) -> String {
-        let data = (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8)
-        return String(decoding: data, as: UTF8.self)
+    /// `body` as JSON (keys sorted) and a newline, with `Content-Type: application/json`.
+    static func json(_ status: HTTPResponse.Status, _ body: some Encodable) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard var bytes = try? encoder.encode(body) else { return Response(status: .internalServerError) }
+        bytes.append(0x0A)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 }
 
@@ -94,7 +80,7 @@ struct TokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard request.headers[.authorization] == "Bearer \(token)" else { return Response(status: .unauthorized) }
+        guard BearerToken.accepts(request.headers[.authorization], token: token) else { return Response(status: .unauthorized) }
         return try await next(request, context)
     }
 }

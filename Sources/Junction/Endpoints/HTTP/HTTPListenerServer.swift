@@ -138,7 +138,7 @@ final class HTTPListenerServer: Service, Sendable {
 
     private func answer(_ request: Request) async -> HTTPListenReply {
         if let token = definition.token?.reveal() {
-            guard request.headers[.authorization] == "Bearer \(token)" else { return .text(401, "missing or wrong bearer token") }
+            guard BearerToken.accepts(request.headers[.authorization], token: token) else { return .text(401, "missing or wrong bearer token") }
         }
         let path = request.uri.path
         let method = request.method.rawValue
