@@ -31,6 +31,7 @@ deps:
 test-deps: deps
 	$(call apt_install,$(TEST_DEBS))
 	@$(PYTHON) -c 'import paho.mqtt' 2>/dev/null || $(PYTHON) -m pip install -q 'paho-mqtt>=2,<3'
+	@$(PYTHON) -c 'import jsonschema' 2>/dev/null || $(PYTHON) -m pip install -q 'jsonschema>=4,<5'
 
 build: deps
 	$(SWIFT) build --product junction

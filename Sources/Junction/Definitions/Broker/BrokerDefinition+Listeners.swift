@@ -3,9 +3,6 @@ import MQTTBroker
 import MQTTTransport
 
 extension BrokerDefinition {
-    /// Keys of a listener beyond `host` and `port`: the transport.
-    static let listenerTransportKeys: Set<String> = ["tls", "websocket"]
-
     /// Reads a listener's `tls` and `websocket` keys into `listener`:
     ///
     /// ```json

@@ -3,7 +3,7 @@ import MQTTBroker
 import MQTTCore
 import NIOCore
 
-/// An `mqtt-broker` connector: the embedded broker's listeners and settings (DESIGN §2).
+/// An `mqtt-broker` connector: the embedded broker's listeners and settings (keys in ``BrokerKeys``).
 ///
 /// ```json
 /// {"type": "mqtt-broker", "listeners": [{"port": 1883}], "mqtt": {"maxPacketSize": "1MB", "maxMqueueLen": 2048}}
@@ -24,16 +24,6 @@ public struct BrokerDefinition: Sendable, Hashable {
         self.settings = settings
     }
 
-    static let keys: Set<String> = ["type", "description", "listeners", "mqtt", "acl", "bridge", "auth"]
-    static let aclKeys: Set<String> = ["permission", "action", "topic", "username", "clientId"]
-    static let listenerKeys: Set<String> = Set(["host", "port", "allowAnonymous"]).union(listenerTransportKeys)
-    static let mqttKeys: Set<String> = [
-        "maxPacketSize", "maxMqueueLen", "retryInterval", "keepaliveMultiplier", "propertySize", "maxInflight",
-        "maxAwaitingRel", "awaitRelTimeout", "mqueueStoreQos0", "maxConnections", "maxKeepalive",
-        "topicAliasMaximum", "connectTimeout", "sysInterval", "durability", "durabilityMaxWait",
-        "maxSubscriptions", "maxConnectionRate", "maxMessageRate", "maxAuthFailures", "authFailureBlock",
-    ]
-
     /// Reads and validates a broker definition file; throws ``DefinitionError`` listing every problem.
     public static func load(file: String) throws -> BrokerDefinition {
         let reader = DefinitionReader(file: file)
@@ -50,7 +40,7 @@ public struct BrokerDefinition: Sendable, Hashable {
     /// Parses a definition's JSON, recording problems in `reader`.
     public static func parse(_ json: JSONValue?, reader: DefinitionReader) -> BrokerDefinition {
         var definition = BrokerDefinition(listeners: [BrokerListener()], settings: BrokerSettings())
-        guard let root = reader.object(json, "", allowed: keys) else { return definition }
+        guard let root = reader.object(json, "", BrokerKeys.broker) else { return definition }
         let type = reader.string(root["type"], "type")
         if type == nil && root["type"] == nil { reader.problem("type", "is required: expected \"mqtt-broker\"") }
         if let type, type != "mqtt-broker" { reader.problem("type", "expected \"mqtt-broker\", found \"\(type)\"") }
@@ -60,7 +50,7 @@ public struct BrokerDefinition: Sendable, Hashable {
             if listeners.isEmpty { reader.problem("listeners", "expected at least one listener") }
             definition.listeners = listeners.enumerated().compactMap { index, value in
                 let path = "listeners[\(index)]"
-                guard let object = reader.object(value, path, allowed: listenerKeys) else { return nil }
+                guard let object = reader.object(value, path, BrokerKeys.listener) else { return nil }
                 var listener = BrokerListener(host: "127.0.0.1", port: 1883)
                 if let host = reader.string(object["host"], "\(path).host") { listener.host = host }
                 if let port = reader.integer(object["port"], "\(path).port", in: 0...65_535) { listener.port = port }
@@ -76,7 +66,7 @@ public struct BrokerDefinition: Sendable, Hashable {
         parseAuth(root["auth"], into: &definition, reader: reader)
 
         definition.bridge = BridgeDefinition.parse(root["bridge"], "bridge", reader)
-        guard let mqtt = reader.object(root["mqtt"], "mqtt", allowed: mqttKeys) else { return definition }
+        guard let mqtt = reader.object(root["mqtt"], "mqtt", BrokerKeys.mqtt) else { return definition }
         var s = definition.settings
         func path(_ key: String) -> String { "mqtt.\(key)" }
         if let v = reader.size(mqtt["maxPacketSize"], path("maxPacketSize"), in: 1...(mqttMaximumVariableByteInteger + 5)) { s.maxPacketSize = v }
@@ -92,6 +82,8 @@ public struct BrokerDefinition: Sendable, Hashable {
         if let v = reader.integer(mqtt["maxConnections"], path("maxConnections"), in: 0...10_000_000) { s.maxConnections = v }
         if let v = reader.integer(mqtt["maxKeepalive"], path("maxKeepalive"), in: 1...65_535) { s.maxKeepalive = UInt16(v) }
         if let v = reader.integer(mqtt["topicAliasMaximum"], path("topicAliasMaximum"), in: 0...65_535) { s.topicAliasMaximum = UInt16(v) }
+        // A topic of 65,535 bytes (the longest) has at most 65,536 levels: that many is no limit.
+        if let v = reader.integer(mqtt["maxTopicLevels"], path("maxTopicLevels"), in: 1...65_536) { s.maxTopicLevels = v }
         if let v = reader.duration(mqtt["connectTimeout"], path("connectTimeout")) { s.connectTimeout = .milliseconds(max(1, v)) }
         if case .string("off") = mqtt["sysInterval"] {
             s.sysInterval = nil
@@ -114,7 +106,7 @@ public struct BrokerDefinition: Sendable, Hashable {
     /// `{"permission": "deny", "action": "subscribe", "topic": "secret/#", "username": "bob", "clientId": "c1"}`;
     /// `action` is one of publish, subscribe, receive, all, or a list of them; `topic` may use %u and %c.
     static func parseRule(_ value: JSONValue, _ path: String, _ reader: DefinitionReader) -> BrokerACLRule? {
-        guard let object = reader.object(value, path, allowed: aclKeys) else { return nil }
+        guard let object = reader.object(value, path, BrokerKeys.aclRule) else { return nil }
         let permission = reader.string(object["permission"], "\(path).permission")
         let parsedPermission = permission.flatMap(BrokerACLRule.Permission.init(rawValue:))
         if parsedPermission == nil {

@@ -55,6 +55,7 @@ public enum BrokerKeys {
         DefinitionKey("maxConnections", .integer(0...10_000_000), default: .integer(0), "Concurrent client connections; 0 is unlimited."),
         DefinitionKey("maxKeepalive", .integer(1...65_535), default: .integer(65_535), "Highest keepalive an MQTT 5 client may use."),
         DefinitionKey("topicAliasMaximum", .integer(0...65_535), default: .integer(10), "Topic aliases an MQTT 5 client may use towards the broker."),
+        DefinitionKey("maxTopicLevels", .integer(1...65_536), default: .integer(128), "Most levels a topic name or filter may have; a deeper one is refused."),
         DefinitionKey("connectTimeout", .duration, default: .string("10s"), "A socket that has not sent CONNECT within this is closed."),
         DefinitionKey("sysInterval", .anyOf([.constant("off"), .duration]), default: .string("10s"),
                       "How often $SYS statistics are published; \"off\" turns them off."),
