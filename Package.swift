@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "MQTTBroker", targets: ["MQTTBroker"]),
         .library(name: "MQTTClient", targets: ["MQTTClient"]),
         .library(name: "Junction", targets: ["Junction"]),
+        // The stateful broker fuzzer's harness (Tests/Fuzz BrokerFuzz, `make fuzz-broker`, BrokerFuzzCorpusTests).
+        .library(name: "MQTTBrokerFuzzing", targets: ["MQTTBrokerFuzzing"]),
         .executable(name: "junction", targets: ["junction"]),
     ],
     dependencies: [
@@ -76,6 +78,17 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: hotPathSettings
+        ),
+        // Drives the real broker in-process (NIOEmbedded) with operations decoded from fuzzer
+        // input and checks its invariants after each step.
+        .target(
+            name: "MQTTBrokerFuzzing",
+            dependencies: [
+                "MQTTBroker", "MQTTCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .target(
             name: "MQTTClient",
@@ -156,7 +169,7 @@ let package = Package(
             dependencies: [
                 "TestSupport",
                 "MQTTBroker", "MQTTCore",
-                "MQTTClient",
+                "MQTTClient", "MQTTBrokerFuzzing",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -19,5 +19,11 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
+        // The stateful broker fuzzer (`make fuzz-broker`): operations of several clients against
+        // the real broker in-process, invariants checked after each step (Sources/MQTTBrokerFuzzing).
+        .executableTarget(
+            name: "BrokerFuzz",
+            dependencies: [.product(name: "MQTTBrokerFuzzing", package: "Junction")]
+        ),
     ]
 )
