@@ -137,17 +137,6 @@ struct BrokerReloadTests {
     }
 }
 
-/// Runs `body`, giving up (nil) after `timeout`.
-func withTimeout<T: Sendable>(_ timeout: Duration, _ body: @escaping @Sendable () async -> T?) async -> T? {
-    await withTaskGroup(of: T?.self) { group in
-        group.addTask { await body() }
-        group.addTask { try? await Task.sleep(for: timeout); return nil }
-        let first = await group.next() ?? nil
-        group.cancelAll()
-        return first
-    }
-}
-
 @Suite("Broker definition: durability")
 struct BrokerDurabilityDefinitionTests {
     func parse(_ json: String) -> (BrokerDefinition, [DefinitionProblem]) {

@@ -72,16 +72,6 @@ func readTrackingEvents(in directory: URL) throws -> [TrackingEvent] {
     }
 }
 
-/// Polls `condition` until it holds, failing after `timeout` (state that has no event to await).
-func waitUntil(_ what: String, timeout: Duration = .seconds(20), _ condition: () async throws -> Bool) async throws {
-    let deadline = ContinuousClock.now + timeout
-    while try await !condition() {
-        guard ContinuousClock.now < deadline else { throw ProcessError(message: "timed out waiting for \(what)", permanent: true) }
-        try await Task.sleep(for: .milliseconds(20))
-    }
-}
-
-
 @Suite("Engine: processes end to end on the embedded broker", .timeLimit(.minutes(1)))
 struct EngineTests {
     static let broker = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#

@@ -121,7 +121,7 @@ struct AuthenticationTests {
         }
         try await withBroker(listeners: [BrokerListener(host: "0.0.0.0", port: 0)], settings: settings) { (ports: [Int]) async throws in
             #expect(try await RawMQTTClient.loginCode(ports[0], .v5, "bob", "x") == .badUserNameOrPassword)
-            try await poll("the refusal window to pass") { () -> Bool? in
+            try await poll(timeout: .seconds(15), interval: .milliseconds(100), "the refusal window to pass") { () -> Bool? in
                 try await RawMQTTClient.loginCode(ports[0], .v5, "bob", "builder") == .success ? true : nil
             }
         }

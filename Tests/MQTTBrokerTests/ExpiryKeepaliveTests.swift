@@ -43,7 +43,7 @@ struct ExpiryKeepaliveTests {
                 if subscriberVersion == .v5 { #expect((1...2).contains(fresh.properties.messageExpiryInterval ?? 0)) }
             }
 
-            try await poll(timeout: .seconds(15), "retained message expiry") {
+            try await poll(timeout: .seconds(15), interval: .milliseconds(100), "retained message expiry") {
                 try await Self.retainedNow(subscriber, topic) == nil ? true : nil
             }
             #expect(ContinuousClock.now - published >= .milliseconds(1900), "gone before its 2 s expiry")
@@ -62,7 +62,7 @@ struct ExpiryKeepaliveTests {
             #expect(try await live.receivePublish().properties.messageExpiryInterval == 30)
 
             let later = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("later"))
-            let decreased = try await poll(timeout: .seconds(15), "a decreased expiry") { () -> UInt32? in
+            let decreased = try await poll(timeout: .seconds(15), interval: .milliseconds(100), "a decreased expiry") { () -> UInt32? in
                 guard let interval = try await Self.retainedNow(later, topic)?.properties.messageExpiryInterval else {
                     throw RawClientError(description: "retained message without Message Expiry Interval")
                 }
@@ -92,7 +92,7 @@ struct ExpiryKeepaliveTests {
             let first = try await subscriber.receivePublish()
             #expect(first.payloadString == "holds the window")
             let observer = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("observer"))
-            try await poll(timeout: .seconds(15), "expiry") { try await Self.retainedNow(observer, clock) == nil ? true : nil }
+            try await poll(timeout: .seconds(15), interval: .milliseconds(100), "expiry") { try await Self.retainedNow(observer, clock) == nil ? true : nil }
 
             try await subscriber.acknowledge(first)
             try await subscriber.expectNothingPending()

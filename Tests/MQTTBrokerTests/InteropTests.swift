@@ -9,16 +9,8 @@ import Testing
 /// both; a missing one fails the test, it is not skipped.
 @Suite("interop", .timeLimit(.minutes(2)))
 struct InteropTests {
-    static func tool(_ name: String, _ hint: String) throws -> URL {
-        guard let url = ChildProcess.find(name) else {
-            Issue.record("\(name) is not on PATH: \(hint)")
-            throw RawClientError(description: "\(name) missing")
-        }
-        return url
-    }
-
-    static func mosquittoPub() throws -> URL { try tool("mosquitto_pub", "install mosquitto-clients (make test-deps does)") }
-    static func mosquittoSub() throws -> URL { try tool("mosquitto_sub", "install mosquitto-clients (make test-deps does)") }
+    static func mosquittoPub() throws -> URL { try installedTool("mosquitto_pub", package: "mosquitto-clients") }
+    static func mosquittoSub() throws -> URL { try installedTool("mosquitto_sub", package: "mosquitto-clients") }
 
     static func versionFlag(_ version: MQTTProtocolVersion) -> String { version == .v5 ? "mqttv5" : "mqttv311" }
 
@@ -38,7 +30,7 @@ struct InteropTests {
                                 count: Int = 1) async throws -> ChildProcess {
         // mosquitto_sub's debug lines go through stdio, block-buffered into a pipe: stdbuf makes
         // them line-buffered so the SUBACK line can be seen as it happens.
-        let stdbuf = try tool("stdbuf", "coreutils' stdbuf is needed to read mosquitto_sub's output line by line")
+        let stdbuf = try installedTool("stdbuf", package: "coreutils")
         let sub = try ChildProcess(stdbuf, ["-oL", try mosquittoSub().path,
             "-h", "127.0.0.1", "-p", "\(port)", "-V", versionFlag(version), "-q", "\(qos.rawValue)", "-t", topic,
             "-i", unique("msub"), "-C", "\(count)", "-W", "15", "-d", "-F", "MSG %t %q %r %x",
@@ -142,7 +134,7 @@ struct InteropTests {
 
     @Test("paho-mqtt (Python) publishes and subscribes at QoS 0/1/2, binary and retained", arguments: MQTTProtocolVersion.allCases)
     func paho(version: MQTTProtocolVersion) async throws {
-        let python = try Self.tool("python3", "python3 with paho-mqtt 2.x is needed (make test-deps installs paho-mqtt)")
+        let python = try installedTool("python3")
         let check = try await ChildProcess.run(python, ["-c", "import paho.mqtt, paho.mqtt.client; print(paho.mqtt.__version__)"])
         guard check.status == 0 else {
             Issue.record("python3 cannot import paho.mqtt.client: pip install 'paho-mqtt>=2,<3' (make test-deps does). \(check.summary)")

@@ -18,7 +18,7 @@ struct LimitsTests {
             try await third.expectClosed()
             try await first.expectNothingPending()
             try await second.disconnect()
-            _ = try await poll("a slot to free up") { () -> Bool? in
+            _ = try await poll(timeout: .seconds(15), interval: .milliseconds(100), "a slot to free up") { () -> Bool? in
                 let client = try await RawMQTTClient.open(port: port, version: version)
                 return try await client.connect(clientID: unique("d")).reasonCode == .success ? true : nil
             }

@@ -203,7 +203,7 @@ struct SessionTests {
             if ContinuousClock.now - disconnected < .milliseconds(1900) {
                 #expect(kept == .success, "the session's subscription matched while it lived")
             }
-            try await poll(timeout: .seconds(15), "session expiry") {
+            try await poll(timeout: .seconds(15), interval: .milliseconds(100), "session expiry") {
                 try await publisher.publish(topic, "probe", qos: .atLeastOnce) == .noMatchingSubscribers ? true : nil
             }
             #expect(ContinuousClock.now - disconnected >= .milliseconds(1900), "expired before its 2 s interval")

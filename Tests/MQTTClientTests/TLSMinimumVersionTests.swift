@@ -57,7 +57,7 @@ struct TLSMinimumVersionTests {
 
     @Test("Python ssl: TLS 1.1 works against a TLS 1.1 server but our listener refuses it; TLS 1.2 connects and gets a CONNACK")
     func pythonClient() async throws {
-        let python = try TransportInteropTests.tool("python3")
+        let python = try installedTool("python3")
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("junction-tls11-\(UUID().uuidString.prefix(8)).py")
         try Data(Self.script.utf8).write(to: script)
         defer { try? FileManager.default.removeItem(at: script) }
@@ -74,7 +74,7 @@ struct TLSMinimumVersionTests {
 
     @Test("openssl s_client -tls1_1 (security level 0) completes with a TLS 1.1 s_server but is refused by our listener; -tls1_2 connects")
     func opensslClient() async throws {
-        let openssl = try TransportInteropTests.tool("openssl")
+        let openssl = try installedTool("openssl", package: "openssl")
         func handshake(_ port: Int, _ version: String) async throws -> ChildProcess.Outcome {
             try await ChildProcess.run(openssl, ["s_client", "-connect", "127.0.0.1:\(port)", version,
                                                  "-cipher", "DEFAULT:@SECLEVEL=0", "-CAfile", try TestCertificates.pem("ca")],

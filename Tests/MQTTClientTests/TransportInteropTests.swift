@@ -11,11 +11,6 @@ import Testing
 /// WebSocket and WSS. Missing tools fail the tests (`make test-deps` installs them).
 @Suite("transport interop", .timeLimit(.minutes(2)))
 struct TransportInteropTests {
-    static func tool(_ name: String) throws -> URL {
-        guard let url = ChildProcess.find(name) else { throw TestFailure("\(name) is not on PATH (make test-deps installs it)") }
-        return url
-    }
-
     @Test("mosquitto_pub --cafile publishes over TLS; mosquitto_sub --cafile --cert --key receives from a listener requiring client certificates")
     func mosquittoClientsOverTLS() async throws {
         let listeners: [BrokerListener] = [.test(), .test(tls: try TestCertificates.listener()),
@@ -27,7 +22,7 @@ struct TransportInteropTests {
             try await MQTTClient.withConnection(.test(port: plain)) { client in
                 let inbox = Inbox()
                 let task = try await client.feed(inbox, [MQTTSubscription(topicFilter: topic, qos: .atLeastOnce)])
-                let pub = try await ChildProcess.run(try Self.tool("mosquitto_pub"), [
+                let pub = try await ChildProcess.run(try Tools.mosquittoPub(), [
                     "-h", "localhost", "-p", "\(tls)", "--cafile", ca, "-q", "1", "-t", topic, "-m", "from mosquitto_pub over TLS",
                 ])
                 #expect(pub.status == 0, "\(pub.summary)")
@@ -35,7 +30,7 @@ struct TransportInteropTests {
                 #expect(await inbox.payloads == ["from mosquitto_pub over TLS"])
                 task.cancel()
 
-                let sub = try ChildProcess(try Self.tool("stdbuf"), ["-oL", try Self.tool("mosquitto_sub").path,
+                let sub = try ChildProcess(try installedTool("stdbuf", package: "coreutils"), ["-oL", try Tools.mosquittoSub().path,
                     "-h", "127.0.0.1", "-p", "\(strict)", "--cafile", ca, "--cert", try TestCertificates.pem("client"),
                     "--key", try TestCertificates.key("client"), "-q", "1", "-t", topic, "-C", "1", "-W", "15", "-d"])
                 guard await sub.waitForOutput(containing: "received SUBACK", timeout: .seconds(10)) else {
@@ -62,10 +57,10 @@ struct TransportInteropTests {
                                          "--key", try TestCertificates.key("client")]),
             ]
             for (name, arguments) in cases {
-                let outcome = try await ChildProcess.run(try Self.tool("mosquitto_pub"), base + arguments, timeout: .seconds(10))
+                let outcome = try await ChildProcess.run(try Tools.mosquittoPub(), base + arguments, timeout: .seconds(10))
                 #expect(outcome.status != 0 && !outcome.timedOut, "\(name): \(outcome.summary)")
             }
-            let accepted = try await ChildProcess.run(try Self.tool("mosquitto_pub"), base + [
+            let accepted = try await ChildProcess.run(try Tools.mosquittoPub(), base + [
                 "--cafile", try TestCertificates.pem("ca"), "--cert", try TestCertificates.pem("client"), "--key", try TestCertificates.key("client"),
             ])
             #expect(accepted.status == 0, "\(accepted.summary)")
@@ -108,7 +103,7 @@ struct TransportInteropTests {
     @Test("paho-mqtt over TLS, WebSocket and WSS: subscribe, then QoS 1 messages (one of 76 KB) come back, 3.1.1 and 5.0",
           arguments: ["tls", "ws", "wss"], MQTTProtocolVersion.allCases)
     func paho(transport: String, version: MQTTProtocolVersion) async throws {
-        let python = try Self.tool("python3")
+        let python = try installedTool("python3")
         let script = FileManager.default.temporaryDirectory.appendingPathComponent("junction-paho-transport-\(UUID().uuidString.prefix(8)).py")
         try Data(Self.pahoScript.utf8).write(to: script)
         defer { try? FileManager.default.removeItem(at: script) }

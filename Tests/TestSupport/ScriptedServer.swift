@@ -70,26 +70,3 @@ public final class ScriptedServer: Sendable {
 final class ChannelSlot: Sendable {
     let value = Mutex<Channel?>(nil)
 }
-
-/// Why a test's expectation about timing or a peer failed.
-public struct TestFailure: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
-}
-
-/// Fails with `what` unless `body` finishes within `timeout`.
-public func within<T: Sendable>(_ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T?.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: timeout)
-            return nil
-        }
-        guard let first = try await group.next(), let value = first else {
-            group.cancelAll()
-            throw TestFailure("\(what) did not happen within \(timeout)")
-        }
-        group.cancelAll()
-        return value
-    }
-}

@@ -16,9 +16,10 @@ public final class SpawnedChild: Sendable {
     public let pid: pid_t
     private let exit = ExitStatus()
 
-    /// Set once by the waiting thread, which may outlive this object.
+    /// Set once by the waiting thread, which may outlive this object; `exited` is left then.
     private final class ExitStatus: Sendable {
         let value = Mutex<Int32?>(nil)
+        let exited = DispatchGroup()
     }
 
     /// Every child not yet seen to exit: killed when the test process exits.
@@ -76,6 +77,7 @@ public final class SpawnedChild: Sendable {
         self.pid = started
         _ = Self.live.withLock { $0.insert(started) }
         let exit = self.exit
+        exit.exited.enter()
         Thread.detachNewThread {
             var status: Int32 = 0
             while waitpid(started, &status, 0) < 0 && errno == EINTR {}
@@ -83,6 +85,7 @@ public final class SpawnedChild: Sendable {
             let code = (status & 0x7f) == 0 ? (status >> 8) & 0xff : status & 0x7f
             _ = SpawnedChild.live.withLock { $0.remove(started) }
             exit.value.withLock { $0 = code }
+            exit.exited.leave()
             onExit(code)
         }
     }
@@ -98,6 +101,33 @@ public final class SpawnedChild: Sendable {
     /// The exit status (or ending signal), nil while it runs.
     public var status: Int32? { exit.value.withLock { $0 } }
     public var isRunning: Bool { status == nil }
+
+    /// Blocks until the child exited or `timeout` passed; its exit status (or ending signal),
+    /// nil if it still runs. For `deinit` and other synchronous code.
+    @discardableResult
+    public func blockUntilExit(timeout: Duration) -> Int32? {
+        _ = exit.exited.wait(timeout: .now() + .nanoseconds(Int(timeout / .nanoseconds(1))))
+        return status
+    }
+
+    /// Waits until the child exited or `timeout` passed (on a thread outside Swift's concurrency
+    /// pool); its exit status (or ending signal), nil if it still runs.
+    @discardableResult
+    public func waitForExit(timeout: Duration) async -> Int32? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async { [self] in
+                blockUntilExit(timeout: timeout)
+                continuation.resume()
+            }
+        }
+        return status
+    }
+
+    /// SIGKILL unless it already exited, then waits (at most 10 s) until it is gone.
+    public func killAndWait() {
+        send(SIGKILL)
+        blockUntilExit(timeout: .seconds(10))
+    }
 
     /// Sends `signal` unless it already exited.
     public func send(_ signal: Int32) {

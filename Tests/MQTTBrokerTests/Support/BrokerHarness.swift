@@ -44,26 +44,6 @@ func withBroker<T>(settings: BrokerSettings = .test, _ body: (_ port: Int) async
     }
 }
 
-/// Repeats `attempt` until it returns a value or `timeout` passes, `interval` apart. For facts
-/// that only time makes true (an expiry); each attempt is itself a bounded packet exchange.
-@discardableResult
-func poll<T>(timeout: Duration = .seconds(15), interval: Duration = .milliseconds(100), _ what: String,
-             _ attempt: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if let value = try await attempt() { return value }
-        guard ContinuousClock.now + interval < deadline else {
-            throw RawClientError(description: "\(what) did not happen within \(timeout)")
-        }
-        try await Task.sleep(for: interval)
-    }
-}
-
-/// A unique client id / topic prefix per call, so tests never collide.
-func unique(_ prefix: String) -> String {
-    "\(prefix)-\(UUID().uuidString.prefix(8))"
-}
-
 extension MQTTPublishPacket {
     var payloadString: String { String(buffer: payload) }
 }

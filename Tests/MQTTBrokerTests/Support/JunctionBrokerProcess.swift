@@ -65,12 +65,9 @@ final class JunctionBrokerProcess: @unchecked Sendable {
         throw RawClientError(description: "junction broker did not listen within 20 s: \(errorOutput)")
     }
 
-    /// SIGKILL, and waits for the exit.
+    /// SIGKILL, and waits (at most 10 s) for the exit.
     func kill() {
-        guard let child, child.isRunning else { return }
-        child.send(SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while child.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
+        child?.killAndWait()
     }
 
     deinit { kill() }

@@ -7,7 +7,6 @@ import NIOCore
 import TestSupport
 import Testing
 
-
 /// Logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
 let testLogger: Logger = {
     guard let level = ProcessInfo.processInfo.environment["JUNCTION_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
@@ -37,11 +36,6 @@ func withBroker<T>(settings: BrokerSettings = .clientTest, _ body: (_ port: Int)
     }
 }
 
-/// A unique client id / topic per call, so tests never collide.
-func unique(_ prefix: String) -> String {
-    "\(prefix)-\(UUID().uuidString.prefix(8))"
-}
-
 extension MQTTClientConfiguration {
     /// A client of the local test broker with fast reconnects and a connect timeout that holds on a
     /// loaded machine (a CONNACK that is only slow must not count as a failure).
@@ -50,17 +44,5 @@ extension MQTTClientConfiguration {
         configuration.connectTimeout = .seconds(20)
         configuration.reconnect = MQTTReconnectPolicy(initialDelay: .milliseconds(20), maximumDelay: .milliseconds(300))
         return configuration
-    }
-}
-
-/// Repeats `attempt` until it returns a value or `timeout` passes: for facts only time makes true.
-@discardableResult
-func poll<T>(timeout: Duration = .seconds(20), interval: Duration = .milliseconds(20), _ what: String,
-             _ attempt: () async throws -> T?) async throws -> T {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        if let value = try await attempt() { return value }
-        guard ContinuousClock.now + interval < deadline else { throw TestFailure("\(what) did not happen within \(timeout)") }
-        try await Task.sleep(for: interval)
     }
 }

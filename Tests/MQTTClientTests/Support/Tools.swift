@@ -7,15 +7,8 @@ enum Tools {
     /// The `junction` executable built next to this test bundle (see ``builtJunctionExecutable()``).
     static func junction() throws -> URL { try builtJunctionExecutable() }
 
-    static func mosquittoPub() throws -> URL { try tool("mosquitto_pub") }
-    static func mosquittoSub() throws -> URL { try tool("mosquitto_sub") }
-
-    private static func tool(_ name: String) throws -> URL {
-        guard let url = ChildProcess.find(name) else {
-            throw TestFailure("\(name) is not installed: install the Debian package mosquitto-clients (make test-deps does)")
-        }
-        return url
-    }
+    static func mosquittoPub() throws -> URL { try installedTool("mosquitto_pub", package: "mosquitto-clients") }
+    static func mosquittoSub() throws -> URL { try installedTool("mosquitto_sub", package: "mosquitto-clients") }
 }
 
 /// Which broker a tool test runs against.

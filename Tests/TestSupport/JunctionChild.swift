@@ -1,19 +1,17 @@
 import Foundation
-import Synchronization
-import TestSupport
 
 /// The built `junction` executable as a child process (e.g. `junction run`), for tests that
 /// SIGKILL it. Standard error (the JSON log lines) is collected. The child is started with
 /// ``SpawnedChild`` (posix_spawn: no blocked signals, default dispositions, no inherited
 /// descriptors) through `/usr/bin/env -C DIR` for its working directory. It is always killed: by
 /// ``kill()``, on a failed wait, or at the latest when the object goes away.
-final class JunctionChild: @unchecked Sendable {
+public final class JunctionChild: @unchecked Sendable {
     private let child: SpawnedChild
     private let stderr = CollectedOutput()
-    let arguments: [String]
+    public let arguments: [String]
 
     /// Starts `junction arguments...` in `directory`.
-    init(_ arguments: [String], directory: URL) throws {
+    public init(_ arguments: [String], directory: URL) throws {
         self.arguments = arguments
         let collected = stderr
         child = try SpawnedChild.collectingStandardError(
@@ -23,14 +21,14 @@ final class JunctionChild: @unchecked Sendable {
     deinit { kill() }
 
     /// Everything the child wrote to standard error so far.
-    var errorOutput: String { stderr.text }
+    public var errorOutput: String { stderr.text }
 
-    var isRunning: Bool { child.isRunning }
+    public var isRunning: Bool { child.isRunning }
 
     /// Waits (bounded) for the first log line containing `marker` and returns it; kills the child
     /// and throws (with its output) when it exits first or the deadline passes.
     @discardableResult
-    func waitForLine(containing marker: String, timeout: Duration = .seconds(20)) async throws -> String {
+    public func waitForLine(containing marker: String, timeout: Duration = .seconds(20)) async throws -> String {
         let deadline = ContinuousClock.now + timeout
         while true {
             if let line = errorOutput.split(separator: "\n").first(where: { $0.contains(marker) }) { return String(line) }
@@ -46,7 +44,7 @@ final class JunctionChild: @unchecked Sendable {
     }
 
     /// The loopback port of the broker's "broker listening" log line (listeners on port 0).
-    func brokerPort(timeout: Duration = .seconds(20)) async throws -> Int {
+    public func brokerPort(timeout: Duration = .seconds(20)) async throws -> Int {
         let line = try await waitForLine(containing: "broker listening", timeout: timeout)
         guard let range = line.range(of: #"127\.0\.0\.1:[0-9]+"#, options: .regularExpression),
               let port = Int(line[range].split(separator: ":").last ?? "") else {
@@ -58,27 +56,23 @@ final class JunctionChild: @unchecked Sendable {
 
     /// SIGTERM, then waits (bounded) for the exit; returns its status (nil if it did not exit,
     /// in which case it is killed).
-    func terminate(timeout: Duration = .seconds(20)) async -> Int32? {
+    public func terminate(timeout: Duration = .seconds(20)) async -> Int32? {
         child.send(SIGTERM)
-        let deadline = ContinuousClock.now + timeout
-        while child.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
-        guard let status = child.status else {
+        guard let status = await child.waitForExit(timeout: timeout) else {
             kill()
             return nil
         }
         return status
     }
 
-    /// SIGKILL, and waits for the exit.
-    func kill() {
-        guard child.isRunning else { return }
-        child.send(SIGKILL)
-        let deadline = ContinuousClock.now + .seconds(10)
-        while child.isRunning && ContinuousClock.now < deadline { usleep(2_000) }
+    /// SIGKILL, and waits (at most 10 s) for the exit.
+    public func kill() {
+        child.killAndWait()
     }
 }
 
-struct ChildError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
+/// Why a ``JunctionChild`` did not do what the test waited for.
+public struct ChildError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
 }
