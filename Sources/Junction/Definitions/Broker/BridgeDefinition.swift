@@ -14,7 +14,7 @@ import MQTTCore
 /// changes prefix as it crosses. Outward messages wait in the connector's durable outbox while
 /// the link is down.
 public struct BridgeDefinition: Sendable, Hashable {
-    public enum Direction: String, Sendable, Hashable {
+    public enum Direction: String, Sendable, Hashable, CaseIterable {
         case out, `in`, both
 
         var outward: Bool { self != .in }

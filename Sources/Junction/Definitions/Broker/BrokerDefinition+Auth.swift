@@ -43,10 +43,10 @@ extension BrokerDefinition {
 
     /// The limits of the `mqtt` section.
     static func parseLimits(_ mqtt: [String: JSONValue], into s: inout BrokerSettings, reader: DefinitionReader) {
-        if let v = reader.integer(mqtt["maxSubscriptions"], "mqtt.maxSubscriptions", in: 0...10_000_000) { s.maxSubscriptions = v }
+        if let v = reader.integer(mqtt["maxSubscriptions"], "mqtt.maxSubscriptions", in: BrokerKeys.mqtt.range("maxSubscriptions")) { s.maxSubscriptions = v }
         if let v = rate(mqtt["maxConnectionRate"], "mqtt.maxConnectionRate", reader) { s.maxConnectionRate = v }
         if let v = rate(mqtt["maxMessageRate"], "mqtt.maxMessageRate", reader) { s.maxMessageRate = v }
-        if let v = reader.integer(mqtt["maxAuthFailures"], "mqtt.maxAuthFailures", in: 0...1_000_000) { s.maxAuthFailures = v }
+        if let v = reader.integer(mqtt["maxAuthFailures"], "mqtt.maxAuthFailures", in: BrokerKeys.mqtt.range("maxAuthFailures")) { s.maxAuthFailures = v }
         if let v = reader.duration(mqtt["authFailureBlock"], "mqtt.authFailureBlock") { s.authFailureBlock = .milliseconds(max(1, v)) }
     }
 

@@ -53,7 +53,7 @@ public struct BrokerDefinition: Sendable, Hashable {
                 guard let object = reader.object(value, path, BrokerKeys.listener) else { return nil }
                 var listener = BrokerListener(host: "127.0.0.1", port: 1883)
                 if let host = reader.string(object["host"], "\(path).host") { listener.host = host }
-                if let port = reader.integer(object["port"], "\(path).port", in: 0...65_535) { listener.port = port }
+                if let port = reader.integer(object["port"], "\(path).port", in: BrokerKeys.listener.range("port")) { listener.port = port }
                 parseListenerTransport(object, path, reader, into: &listener)  // tls, websocket: BrokerDefinition+Listeners.swift
                 listener.allowAnonymous = reader.bool(object["allowAnonymous"], "\(path).allowAnonymous")
                 return listener
@@ -69,21 +69,21 @@ public struct BrokerDefinition: Sendable, Hashable {
         guard let mqtt = reader.object(root["mqtt"], "mqtt", BrokerKeys.mqtt) else { return definition }
         var s = definition.settings
         func path(_ key: String) -> String { "mqtt.\(key)" }
-        if let v = reader.size(mqtt["maxPacketSize"], path("maxPacketSize"), in: 1...(mqttMaximumVariableByteInteger + 5)) { s.maxPacketSize = v }
-        if let v = reader.integer(mqtt["maxMqueueLen"], path("maxMqueueLen"), in: 0...10_000_000) { s.maxMqueueLen = v }
+        if let v = reader.size(mqtt["maxPacketSize"], path("maxPacketSize"), in: BrokerKeys.mqtt.range("maxPacketSize")) { s.maxPacketSize = v }
+        if let v = reader.integer(mqtt["maxMqueueLen"], path("maxMqueueLen"), in: BrokerKeys.mqtt.range("maxMqueueLen")) { s.maxMqueueLen = v }
         if let v = reader.duration(mqtt["retryInterval"], path("retryInterval")) { s.retryInterval = .milliseconds(max(1, v)) }
         if let v = reader.number(mqtt["keepaliveMultiplier"], path("keepaliveMultiplier"), where: { $0 > 0.5 && $0 <= 100 },
                                  expected: "a number greater than 0.5") { s.keepaliveMultiplier = v }
-        if let v = reader.size(mqtt["propertySize"], path("propertySize"), in: 1...(mqttMaximumVariableByteInteger)) { s.propertySize = v }
-        if let v = reader.integer(mqtt["maxInflight"], path("maxInflight"), in: 1...65_535) { s.maxInflight = v }
-        if let v = reader.integer(mqtt["maxAwaitingRel"], path("maxAwaitingRel"), in: 1...65_535) { s.maxAwaitingRel = v }
+        if let v = reader.size(mqtt["propertySize"], path("propertySize"), in: BrokerKeys.mqtt.range("propertySize")) { s.propertySize = v }
+        if let v = reader.integer(mqtt["maxInflight"], path("maxInflight"), in: BrokerKeys.mqtt.range("maxInflight")) { s.maxInflight = v }
+        if let v = reader.integer(mqtt["maxAwaitingRel"], path("maxAwaitingRel"), in: BrokerKeys.mqtt.range("maxAwaitingRel")) { s.maxAwaitingRel = v }
         if let v = reader.duration(mqtt["awaitRelTimeout"], path("awaitRelTimeout")) { s.awaitRelTimeout = .milliseconds(v) }
         if let v = reader.bool(mqtt["mqueueStoreQos0"], path("mqueueStoreQos0")) { s.mqueueStoreQos0 = v }
-        if let v = reader.integer(mqtt["maxConnections"], path("maxConnections"), in: 0...10_000_000) { s.maxConnections = v }
-        if let v = reader.integer(mqtt["maxKeepalive"], path("maxKeepalive"), in: 1...65_535) { s.maxKeepalive = UInt16(v) }
-        if let v = reader.integer(mqtt["topicAliasMaximum"], path("topicAliasMaximum"), in: 0...65_535) { s.topicAliasMaximum = UInt16(v) }
+        if let v = reader.integer(mqtt["maxConnections"], path("maxConnections"), in: BrokerKeys.mqtt.range("maxConnections")) { s.maxConnections = v }
+        if let v = reader.integer(mqtt["maxKeepalive"], path("maxKeepalive"), in: BrokerKeys.mqtt.range("maxKeepalive")) { s.maxKeepalive = UInt16(v) }
+        if let v = reader.integer(mqtt["topicAliasMaximum"], path("topicAliasMaximum"), in: BrokerKeys.mqtt.range("topicAliasMaximum")) { s.topicAliasMaximum = UInt16(v) }
         // A topic of 65,535 bytes (the longest) has at most 65,536 levels: that many is no limit.
-        if let v = reader.integer(mqtt["maxTopicLevels"], path("maxTopicLevels"), in: 1...65_536) { s.maxTopicLevels = v }
+        if let v = reader.integer(mqtt["maxTopicLevels"], path("maxTopicLevels"), in: BrokerKeys.mqtt.range("maxTopicLevels")) { s.maxTopicLevels = v }
         if let v = reader.duration(mqtt["connectTimeout"], path("connectTimeout")) { s.connectTimeout = .milliseconds(max(1, v)) }
         if case .string("off") = mqtt["sysInterval"] {
             s.sysInterval = nil

@@ -1,5 +1,6 @@
 import MQTTBroker
 import MQTTCore
+import MQTTTransport
 
 /// The key tables of an `mqtt-broker` definition (a connector, or the file of `junction broker
 /// --config`): what ``BrokerDefinition/parse(_:reader:)`` accepts and what `junction schema
@@ -30,9 +31,9 @@ public enum BrokerKeys {
         DefinitionKey("certificate", .string(), required: true, "PEM file of the server certificate, relative to the definition's folder."),
         DefinitionKey("key", .string(), required: true, "PEM file of the certificate's key."),
         DefinitionKey("ca", .string(), "PEM file of the authorities client certificates are checked against."),
-        DefinitionKey("clientCertificates", .choice(["none", "optional", "required"]), default: .string("none"),
+        DefinitionKey("clientCertificates", .choice(ListenerTLS.ClientCertificates.allCases.map(\.rawValue)), default: .string("none"),
                       "Whether clients are asked for a certificate."),
-        DefinitionKey("usernameFrom", .choice(["cn", "san"]), "The user name taken from the client certificate's common name or subject alternative name."),
+        DefinitionKey("usernameFrom", .choice(ListenerTLS.UsernameSource.allCases.map(\.rawValue)), "The user name taken from the client certificate's common name or subject alternative name."),
     ])
 
     /// The `tls` of an `http-listener` connector: no user names from certificates.
@@ -94,7 +95,7 @@ public enum BrokerKeys {
 
     public static let bridgeTopic = DefinitionObject("Bridge topic", "One forwarded topic filter.", [
         DefinitionKey("pattern", .string(), required: true, "A topic filter such as \"sensors/#\"."),
-        DefinitionKey("direction", .choice(["out", "in", "both"]), default: .string("out"), "out to the external broker, in from it, or both."),
+        DefinitionKey("direction", .choice(BridgeDefinition.Direction.allCases.map(\.rawValue)), default: .string("out"), "out to the external broker, in from it, or both."),
         DefinitionKey("qos", .integerChoice([0, 1, 2]), default: .integer(1), "The QoS of the bridge's subscriptions and publishes."),
         DefinitionKey("localPrefix", .string(pattern: "^([^+#]*/)?$"), default: .string(""), "Prepended to the pattern on the embedded broker; ends in /."),
         DefinitionKey("remotePrefix", .string(pattern: "^([^+#]*/)?$"), default: .string(""), "Prepended to the pattern on the external broker; ends in /."),

@@ -94,14 +94,14 @@ extension ConnectorDefinition {
             }
         }
         if let timeout = reader.duration(root["timeout"], "timeout") { definition.timeoutMilliseconds = timeout }
-        if let retries = reader.integer(root["retries"], "retries", in: 0...100) { definition.retries = retries }
+        if let retries = reader.integer(root["retries"], "retries", in: ConnectorKeys.http.range("retries")) { definition.retries = retries }
         definition.tls = TLSDefinition.parse(root["tls"], "tls", reader)
         return url == nil ? nil : definition
     }
 
     private static func parseHTTPListener(_ root: [String: JSONValue], _ reader: DefinitionReader) -> HTTPListenerDefinition? {
         _ = reader.object(.object(root), "", ConnectorKeys.httpListener)
-        guard let port = reader.integer(root["port"], "port", in: 0...65_535) else {
+        guard let port = reader.integer(root["port"], "port", in: ConnectorKeys.httpListener.range("port")) else {
             if root["port"] == nil { reader.problem("port", "is required: the TCP port to listen on") }
             return nil
         }

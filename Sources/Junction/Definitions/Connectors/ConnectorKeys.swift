@@ -44,7 +44,7 @@ public enum ConnectorKeys {
     public static let storeAndForward = DefinitionObject("Store and forward", "The limits of the durable outbox.", [
         DefinitionKey("maxMessages", .integer(1...100_000_000), default: .integer(100_000), "Messages the outbox holds."),
         DefinitionKey("maxBytes", .size(1024...(1 << 40)), default: .string("100MB"), "Bytes the outbox holds."),
-        DefinitionKey("whenFull", .choice(["block", "deadLetter"]), default: .string("block"),
+        DefinitionKey("whenFull", .choice(StoreAndForwardDefinition.WhenFull.allCases.map(\.rawValue)), default: .string("block"),
                       "A send to a full outbox waits (block) or fails to the dead letter (deadLetter)."),
     ])
 

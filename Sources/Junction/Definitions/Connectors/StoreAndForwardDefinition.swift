@@ -11,7 +11,7 @@ import Foundation
 /// `true` or leaving it out keeps the defaults.
 public struct StoreAndForwardDefinition: Sendable, Hashable {
     /// What a send does when the outbox holds `maxMessages` messages or `maxBytes` bytes.
-    public enum WhenFull: String, Sendable, Hashable {
+    public enum WhenFull: String, Sendable, Hashable, CaseIterable {
         /// The send waits for room: the document stays unacknowledged, and the process's
         /// `maxInFlight` holds the rest back upstream.
         case block
@@ -47,8 +47,8 @@ public struct StoreAndForwardDefinition: Sendable, Hashable {
             return definition
         }
         guard let object = reader.object(value, path, ConnectorKeys.storeAndForward) else { return definition }
-        if let count = reader.integer(object["maxMessages"], "\(path).maxMessages", in: 1...100_000_000) { definition.maxMessages = count }
-        if let bytes = reader.size(object["maxBytes"], "\(path).maxBytes", in: 1024...(1 << 40)) { definition.maxBytes = bytes }
+        if let count = reader.integer(object["maxMessages"], "\(path).maxMessages", in: ConnectorKeys.storeAndForward.range("maxMessages")) { definition.maxMessages = count }
+        if let bytes = reader.size(object["maxBytes"], "\(path).maxBytes", in: ConnectorKeys.storeAndForward.range("maxBytes")) { definition.maxBytes = bytes }
         if let policy = reader.string(object["whenFull"], "\(path).whenFull") {
             if let parsed = WhenFull(rawValue: policy) {
                 definition.whenFull = parsed

@@ -25,7 +25,7 @@ extension ProcessParser {
                     if let value = template(fields[name], "\(path).userProperties.\(name)") { userProperties.append((name, value)) }
                 }
             }
-            let maxSize = reader.size(object["maxMessageSize"], "\(path).maxMessageSize", in: 1...(mqttMaximumVariableByteInteger)) ?? 1 << 20
+            let maxSize = reader.size(object["maxMessageSize"], "\(path).maxMessageSize", in: ProcessKeys.mqttSend.range("maxMessageSize")) ?? 1 << 20
             target = topic.map { .mqtt(topic: $0, qos: qos, retain: retain, userProperties: userProperties, maxMessageSize: maxSize) }
         case .http:
             _ = reader.object(value, path, ProcessKeys.httpSend)

@@ -111,7 +111,7 @@ extension ProcessParser {
                 return nil
             }
             guard let fields = reader.object(body, p, ProcessKeys.reply) else { return nil }
-            let status = reader.integer(fields["status"], "\(p).status", in: 100...599) ?? 200
+            let status = reader.integer(fields["status"], "\(p).status", in: ProcessKeys.reply.range("status")) ?? 200
             return .reply(status: status, body: template(fields["body"], "\(p).body"))
         default:
             reader.problem(path, "unknown step \"\(kind)\"; expected one of: \(Self.stepKinds.joined(separator: ", "))")

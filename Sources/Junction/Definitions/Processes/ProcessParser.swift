@@ -16,7 +16,7 @@ extension ProcessDefinition {
             steps = parser.steps(values, "steps", listen: listen)
         }
         let onError = parser.errorPolicy(root["onError"])
-        let maxInFlight = reader.integer(root["maxInFlight"], "maxInFlight", in: 1...65_535) ?? 16
+        let maxInFlight = reader.integer(root["maxInFlight"], "maxInFlight", in: ProcessKeys.process.range("maxInFlight")) ?? 16
         guard let listen else { return nil }
         return ProcessDefinition(name: name, file: reader.file, description: reader.string(root["description"], "description"),
                                  listen: listen, steps: steps, caches: caches, onError: onError, maxInFlight: maxInFlight)
@@ -115,7 +115,7 @@ final class ProcessParser {
             guard let cache = reader.object(value, path, ProcessKeys.cache) else { continue }
             var definition = CacheDefinition()
             definition.ttlMilliseconds = reader.duration(cache["ttl"], "\(path).ttl")
-            if let max = reader.integer(cache["maxEntries"], "\(path).maxEntries", in: 1...10_000_000) { definition.maxEntries = max }
+            if let max = reader.integer(cache["maxEntries"], "\(path).maxEntries", in: ProcessKeys.cache.range("maxEntries")) { definition.maxEntries = max }
             if let persist = reader.bool(cache["persist"], "\(path).persist") { definition.persist = persist }
             result[name] = definition
         }
@@ -126,7 +126,7 @@ final class ProcessParser {
         var policy = ErrorPolicy()
         guard let object = reader.object(value, "onError", ProcessKeys.onError) else { return policy }
         if let retry = reader.object(object["retry"], "onError.retry", ProcessKeys.retry) {
-            if let attempts = reader.integer(retry["attempts"], "onError.retry.attempts", in: 1...1000) { policy.attempts = attempts }
+            if let attempts = reader.integer(retry["attempts"], "onError.retry.attempts", in: ProcessKeys.retry.range("attempts")) { policy.attempts = attempts }
             if let backoff = reader.array(retry["backoff"], "onError.retry.backoff") {
                 policy.backoffMilliseconds = backoff.enumerated().compactMap { reader.duration($1, "onError.retry.backoff[\($0)]") }
             }

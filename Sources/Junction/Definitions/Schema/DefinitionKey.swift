@@ -91,6 +91,14 @@ public struct DefinitionObject: Sendable {
     /// The key names the loader accepts (`$schema` is accepted too when ``isFile``).
     public var allowed: Set<String> { Set(names) }
 
+    /// The range of the integer or size key `name`, which the loader checks values against.
+    public func range(_ name: String) -> ClosedRange<Int> {
+        switch keys.first(where: { $0.name == name })?.type {
+        case .integer(let range)?, .size(let range)?: return range
+        default: preconditionFailure("the \(title) table has no integer or size key \(name)")
+        }
+    }
+
     /// The same table without some keys.
     public func removing(_ removed: Set<String>, title: String? = nil) -> DefinitionObject {
         DefinitionObject(title ?? self.title, summary, shape: shape, isFile: isFile, keys.filter { !removed.contains($0.name) })
