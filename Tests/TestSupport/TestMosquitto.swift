@@ -131,16 +131,16 @@ public final class TestMosquitto: Sendable {
     public func terminate() async {
         guard let process = take() else { return }
         process.send(SIGTERM)
-        await Self.waitForExit(process, within: .seconds(20))
+        await process.waitForExit(timeout: .seconds(20))
         process.send(SIGKILL)
-        await Self.waitForExit(process, within: .seconds(5))
+        await process.waitForExit(timeout: .seconds(5))
     }
 
     /// SIGKILL: no chance to write the database; waits (at most 5 s) until the child is gone.
     public func kill() async {
         guard let process = take() else { return }
         process.send(SIGKILL)
-        await Self.waitForExit(process, within: .seconds(5))
+        await process.waitForExit(timeout: .seconds(5))
     }
 
     /// Kills it (if running) and removes its directory.
@@ -191,12 +191,6 @@ public final class TestMosquitto: Sendable {
         var info = stat()
         guard stat(databaseFile.path, &info) == 0 else { return nil }
         return UInt64(info.st_ino)
-    }
-
-    /// Waits without blocking a thread of the test runner's pool.
-    private static func waitForExit(_ process: SpawnedChild, within limit: Duration) async {
-        let deadline = ContinuousClock.now + limit
-        while process.isRunning && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
     }
 }
 
