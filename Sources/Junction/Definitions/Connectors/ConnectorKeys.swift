@@ -17,7 +17,8 @@ public enum ConnectorKeys {
 
     static let description = DefinitionKey("description", .string(), "What the connector is, for people reading it.")
 
-    public static let mqtt = DefinitionObject("mqtt connector", "An external MQTT broker, reached with the MQTT client.", isFile: true, [
+    public static let mqtt = DefinitionObject("mqtt connector", "An external MQTT broker, reached with the MQTT client.", isFile: true,
+                                               oneRequired: ["url", "urls"], [
         type("mqtt"),
         description,
         DefinitionKey("url", .string(pattern: "^(mqtt|mqtts|ws|wss)://"), "The broker, e.g. \"mqtt://broker.example:1883\"; url or urls is required."),

@@ -185,7 +185,8 @@ public enum ProcessKeys {
         DefinitionKey("backoff", .array(.duration), "The waits between attempts, the last one repeating; left out, 1s."),
     ])
 
-    public static let deadLetter = DefinitionObject("Dead letter", "Where documents that failed go: an MQTT topic or a file.", [
+    public static let deadLetter = DefinitionObject("Dead letter", "Where documents that failed go: an MQTT topic or a file.",
+                                                  oneRequired: ["topic", "name"], [
         DefinitionKey("connector", .string(), required: true, "An mqtt-broker, mqtt or file connector."),
         DefinitionKey("topic", .template, "The dead-letter topic, for an MQTT connector."),
         DefinitionKey("name", .template, "The dead-letter file name, for a file connector."),

@@ -76,13 +76,17 @@ public struct DefinitionObject: Sendable {
     public let shape: Shape
     /// A whole definition file, which may also carry `"$schema"` for editors.
     public let isFile: Bool
+    /// Keys of which at least one must be given (`url` or `urls`); empty when none is needed.
+    public let oneRequired: [String]
 
-    public init(_ title: String, _ summary: String, shape: Shape = .closed, isFile: Bool = false, _ keys: [DefinitionKey]) {
+    public init(_ title: String, _ summary: String, shape: Shape = .closed, isFile: Bool = false, oneRequired: [String] = [],
+                _ keys: [DefinitionKey]) {
         self.title = title
         self.summary = summary
         self.keys = keys
         self.shape = shape
         self.isFile = isFile
+        self.oneRequired = oneRequired
     }
 
     /// The key names, in table order.
@@ -101,7 +105,8 @@ public struct DefinitionObject: Sendable {
 
     /// The same table without some keys.
     public func removing(_ removed: Set<String>, title: String? = nil) -> DefinitionObject {
-        DefinitionObject(title ?? self.title, summary, shape: shape, isFile: isFile, keys.filter { !removed.contains($0.name) })
+        DefinitionObject(title ?? self.title, summary, shape: shape, isFile: isFile, oneRequired: oneRequired.filter { !removed.contains($0) },
+                         keys.filter { !removed.contains($0.name) })
     }
 
     /// Every key name of this table and of the tables nested in it (`references` resolves

@@ -67,6 +67,9 @@ public enum DefinitionSchema {
             members.append(("properties", .object(properties)))
             let required = table.keys.filter(\.required).map { SchemaJSON.string($0.name) }
             if !required.isEmpty { members.append(("required", .array(required))) }
+            if !table.oneRequired.isEmpty {
+                members.append(("anyOf", .array(table.oneRequired.map { .object([("required", .array([.string($0)]))]) })))
+            }
             members.append(("additionalProperties", .bool(false)))
         case .exactlyOne:
             members.append(("oneOf", .array(table.keys.map { key in
