@@ -53,6 +53,10 @@ final class FuzzClient {
     /// Broker → client packet ids in use (PUBLISH or PUBREL sent, no acknowledgement of any kind
     /// with that id from us since), with the message number of the PUBLISH.
     var outstanding: [UInt16: UInt32?] = [:]
+    /// Outstanding ids of QoS 2 deliveries, and those we sent PUBREC for: the broker's PUBREL
+    /// for one of those keeps the id in use until our PUBCOMP.
+    var exactlyOnce: Set<UInt16> = []
+    var expectedReleases: Set<UInt16> = []
     /// QoS 1/2 PUBLISHes and PUBRELs received, for acknowledgement operations.
     var received: [(id: UInt16, qos: MQTTQoS)] = []
     var releases: [UInt16] = []
@@ -61,6 +65,8 @@ final class FuzzClient {
     /// Our PUBRELs by packet id: whether the session was known to await that release.
     var releasesSent: [UInt16: Bool] = [:]
     var lastPublishID: UInt16 = 1
+    /// PINGREQs not answered yet.
+    var pendingPings = 0
     /// Message numbers delivered on this connection.
     var delivered: Set<UInt32> = []
     /// The will of this connection, by message number.
@@ -73,6 +79,9 @@ final class FuzzClient {
         connection = try channel.pipeline.syncOperations.handler(type: BrokerConnection.self)
         channel.connect(to: try SocketAddress(ipAddress: "127.0.0.1", port: 40_000 + slot), promise: nil)
     }
+
+    /// The Maximum Packet Size a client announces when it limits it.
+    static let maximumPacketSize = 64
 
     var isOpen: Bool { channel.isActive }
     /// Connected as the model sees it: CONNACK success came and the connection is open.

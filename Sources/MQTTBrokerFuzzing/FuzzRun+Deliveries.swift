@@ -25,7 +25,10 @@ extension FuzzRun {
             try expect(publish.dup && previous == seq, client,
                        "PUBLISH seq \(seq) with packet id \(id)\(publish.dup ? " (DUP)" : ""), which is still in use by \(previous.map { "seq \($0)" } ?? "a PUBREL") and not acknowledged")
         }
-        if let id = publish.packetIdentifier { client.outstanding[id] = .some(seq) }
+        if let id = publish.packetIdentifier {
+            client.outstanding[id] = .some(seq)
+            if publish.qos == .exactlyOnce { client.exactlyOnce.insert(id) } else { client.exactlyOnce.remove(id) }
+        }
         deliveredSeqs.insert(seq)
         client.delivered.insert(seq)
         if let will = wills[seq], let reason = will.forbidden {

@@ -104,6 +104,14 @@ extension FuzzRun {
         guard let session = client.connection.session, state.sessions[id] === session else {
             throw fail("slot \(client.slot): connected as \(id.prefix(20).debugDescription), but the broker's session for that id is not this connection's")
         }
+        // Nothing here waits for anything (no store, no password check): every packet that asks
+        // for an answer has it by the end of the step, or the connection is gone.
+        let unanswered = client.pendingSubscribes.keys.map { "SUBSCRIBE \($0)" } + client.pendingUnsubscribes.keys.map { "UNSUBSCRIBE \($0)" }
+            + client.pendingPublishes.keys.map { "PUBLISH \($0)" } + client.releasesSent.keys.map { "PUBREL \($0)" }
+            + (client.pendingPings > 0 ? ["PINGREQ"] : [])
+        if !unanswered.isEmpty {
+            throw fail("slot \(client.slot) (\(id)): the connection is open but the broker did not answer \(unanswered.sorted().joined(separator: ", "))")
+        }
         if client.channel.isWritable && session.queuedCount > 0 && session.inflightCount < session.window {
             throw fail("slot \(client.slot): \(session.queuedCount) messages wait in the queue while only \(session.inflightCount) of \(session.window) are in flight: the queue is stalled")
         }

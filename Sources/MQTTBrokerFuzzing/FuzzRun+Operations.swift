@@ -18,7 +18,10 @@ extension FuzzRun {
         case .acknowledge: acknowledge()
         case .acknowledgeAll: acknowledgeAll()
         case .ping:
-            if let client = openClient(input.byte()) { client.send(.pingreq, version: version(of: client)) }
+            if let client = openClient(input.byte()) {
+                client.pendingPings += 1
+                client.send(.pingreq, version: version(of: client))
+            }
         case .disconnect: disconnect()
         case .drop:
             if let client = openClient(input.byte()) {
@@ -85,7 +88,7 @@ extension FuzzRun {
         if v5 {
             if requested != 0 { properties.append(.sessionExpiryInterval(requested)) }
             if flags & 0x40 != 0 { properties.append(.receiveMaximum(1)) }
-            if flags & 0x80 != 0 { properties.append(.maximumPacketSize(64)) }
+            if flags & 0x80 != 0 { properties.append(.maximumPacketSize(UInt32(FuzzClient.maximumPacketSize))) }
             if extras & 1 != 0 { properties.append(.topicAliasMaximum(2)) }
             if extras & 2 != 0 { properties.append(.requestProblemInformation(0)) }
         }

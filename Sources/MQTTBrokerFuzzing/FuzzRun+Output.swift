@@ -12,6 +12,7 @@ extension FuzzRun {
         }
         while true {
             let packet: MQTTPacket
+            let before = client.inbox.readableBytes
             do {
                 guard let next = try MQTTPacket.decode(from: &client.inbox, version: version) else { break }
                 packet = next
@@ -19,6 +20,10 @@ extension FuzzRun {
                 throw fail("slot \(client.slot): the broker wrote bytes that do not decode on \(version): \(error)")
             }
             report.packetsFromBroker += 1
+            let size = before - client.inbox.readableBytes
+            if client.limitsPacketSize && size > FuzzClient.maximumPacketSize && !options.knownIssues.contains(.oversizedPackets) {
+                throw fail("slot \(client.slot): \(packet.type) of \(size) bytes sent to a client whose Maximum Packet Size is \(FuzzClient.maximumPacketSize) [MQTT-3.1.2-24]\(packet.type == .publish ? "" : " (a Reason String or User Property that does not fit must be left out, MQTT-3.1.2-25)")")
+            }
             if client.brokerSentDisconnect {
                 throw fail("slot \(client.slot): \(packet.type) written after the broker's DISCONNECT")
             }
@@ -46,7 +51,9 @@ extension FuzzRun {
             try expect(!v5 || ack.reasonCode == .success || ack.reasonCode == .packetIdentifierNotFound,
                        client, "PUBREL with reason \(ack.reasonCode)")
             client.releases.append(ack.packetIdentifier)
-            if client.outstanding[ack.packetIdentifier] == nil { client.outstanding[ack.packetIdentifier] = .some(nil) }
+            if client.expectedReleases.remove(ack.packetIdentifier) != nil && ack.reasonCode == .success {
+                client.outstanding[ack.packetIdentifier] = .some(nil)
+            }
         case .pubcomp(let ack):
             try expect(!v5 || ack.reasonCode == .success || ack.reasonCode == .packetIdentifierNotFound,
                        client, "PUBCOMP with reason \(ack.reasonCode)")
@@ -57,7 +64,9 @@ extension FuzzRun {
             client.releasesSent[ack.packetIdentifier] = nil
         case .suback(let ack): try handleSubAck(ack, client: client, v5: v5)
         case .unsuback(let ack): try handleUnsubAck(ack, client: client, v5: v5)
-        case .pingresp: break
+        case .pingresp:
+            try expect(client.pendingPings > 0, client, "PINGRESP without PINGREQ")
+            client.pendingPings -= 1
         case .disconnect(let disconnect):
             try expect(v5, client, "DISCONNECT sent to a 3.1.1 client (3.1.1 has no server DISCONNECT)")
             try expect(disconnect.reasonCode.isFailure, client, "server DISCONNECT with reason \(disconnect.reasonCode), not 0x80 or above")
@@ -94,10 +103,10 @@ extension FuzzRun {
         client.aliasMaximum = connack.properties.topicAliasMaximum ?? 0
         var id = client.requestedID
         if id.isEmpty {
-            // 5.0 is told the id; a 3.1.1 client's is private to the broker.
-            id = connack.properties.assignedClientIdentifier ?? "?\(client.slot)-\(allClients.count)"
-            try expect(client.version == .v311 || connack.properties.assignedClientIdentifier != nil, client,
-                       "no Assigned Client Identifier for an empty client id")
+            // 5.0 is told the id; a 3.1.1 client's is the broker's secret (its session knows it).
+            let assigned = connack.properties.assignedClientIdentifier
+            try expect(client.version == .v311 || assigned != nil, client, "no Assigned Client Identifier for an empty client id")
+            id = assigned ?? client.connection.session?.clientID ?? "?\(client.slot)-\(allClients.count)"
         }
         client.clientID = id
         if let seq = client.willSeq { wills[seq]?.clientID = id }

@@ -113,6 +113,8 @@ extension FuzzRun {
         case 0, 1, 3:
             // Any acknowledgement of an id ends what the model owes for it (the broker may
             // accept a PUBACK for a QoS 2 message): fewer checks, never a false alarm.
+            if kind == 1 && client.outstanding[id] != nil && client.exactlyOnce.contains(id) { client.expectedReleases.insert(id) }
+            client.exactlyOnce.remove(id)
             if let entry = client.outstanding.removeValue(forKey: id), let seq = entry, model?.attached == client.slot {
                 model?.obligations[seq] = nil
             }

@@ -7,7 +7,10 @@ import MQTTBrokerFuzzing
 // message; libFuzzer keeps the input in fuzz-artifacts/. Replay one with the operations
 // printed: `BROKER_FUZZ_TRACE=1 .build-fuzz/release/BrokerFuzz fuzz-artifacts/crash-...`.
 
-let fuzzer = BrokerFuzzer(options: .init(trace: ProcessInfo.processInfo.environment["BROKER_FUZZ_TRACE"] == "1"))
+// BROKER_FUZZ_KNOWN=a,b skips the checks of findings already reported (BrokerFuzzer.KnownIssue).
+let environment = ProcessInfo.processInfo.environment
+let known = Set((environment["BROKER_FUZZ_KNOWN"] ?? "").split(separator: ",").compactMap { BrokerFuzzer.KnownIssue(rawValue: String($0)) })
+let fuzzer = BrokerFuzzer(options: .init(trace: environment["BROKER_FUZZ_TRACE"] == "1", knownIssues: known))
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
