@@ -3,19 +3,24 @@ import Foundation
 /// The built `junction` executable as a child process (e.g. `junction run`), for tests that
 /// SIGKILL it. Standard error (the JSON log lines) is collected. The child is started with
 /// ``SpawnedChild`` (posix_spawn: no blocked signals, default dispositions, no inherited
-/// descriptors) through `/usr/bin/env -C DIR` for its working directory. It is always killed: by
-/// ``kill()``, on a failed wait, or at the latest when the object goes away.
+/// descriptors), through `/usr/bin/env -C DIR` when it needs a working directory of its own.
+/// It is always killed: by ``kill()``, on a failed wait, or at the latest when the object goes
+/// away.
 public final class JunctionChild: @unchecked Sendable {
     private let child: SpawnedChild
     private let stderr = CollectedOutput()
     public let arguments: [String]
 
-    /// Starts `junction arguments...` in `directory`.
-    public init(_ arguments: [String], directory: URL) throws {
+    /// Starts `junction arguments...` in `directory` (nil: the test process's working directory).
+    public init(_ arguments: [String], directory: URL? = nil) throws {
         self.arguments = arguments
         let collected = stderr
-        child = try SpawnedChild.collectingStandardError(
-            "/usr/bin/env", ["-C", directory.path, try builtJunctionExecutable().path] + arguments) { collected.append($0) }
+        let executable = try builtJunctionExecutable().path
+        if let directory {
+            child = try SpawnedChild.collectingStandardError("/usr/bin/env", ["-C", directory.path, executable] + arguments) { collected.append($0) }
+        } else {
+            child = try SpawnedChild.collectingStandardError(executable, arguments) { collected.append($0) }
+        }
     }
 
     deinit { kill() }
@@ -24,6 +29,12 @@ public final class JunctionChild: @unchecked Sendable {
     public var errorOutput: String { stderr.text }
 
     public var isRunning: Bool { child.isRunning }
+
+    /// Waits (at most `timeout`) for the child to exit by itself; its exit status, nil if it
+    /// still runs.
+    public func waitForExit(timeout: Duration = .seconds(20)) async -> Int32? {
+        await child.waitForExit(timeout: timeout)
+    }
 
     /// Waits (bounded) for the first log line containing `marker` and returns it; kills the child
     /// and throws (with its output) when it exits first or the deadline passes.
