@@ -48,6 +48,9 @@ package final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
 
     init(state: BrokerState) { self.state = state }
 
+    /// A network connection, never an in-process attachment.
+    var isInProcess: Bool { false }
+
     var now: NIODeadline { .now() }
     var logger: Logger { state.logger }
 

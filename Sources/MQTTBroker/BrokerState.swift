@@ -21,6 +21,8 @@ package final class BrokerState {
     let accessGuard = AccessGuard()
     /// With a data directory: where persistent sessions and retained messages record their changes.
     var journal: BrokerJournal?
+    /// Callers of ``MQTTBroker/waitForSessions(_:timeout:)`` whose sessions do not all exist yet.
+    var sessionWaiters: [SessionWaiter] = []
 
     /// Connections written to during the current read batch, flushed once at its end.
     private var pendingFlush: [BrokerConnection] = []
@@ -167,7 +169,7 @@ package final class BrokerState {
     func attach(_ endpoint: any SessionEndpoint, clientID: String, cleanStart: Bool, version: MQTTProtocolVersion,
                 expiry: UInt32, window: Int) -> (Session, present: Bool) {
         var present = false
-        var session = Session(clientID: clientID, protocolVersion: version, window: window)
+        var session = Session(clientID: clientID, protocolVersion: version, window: window, isInProcess: endpoint.isInProcess)
         if let existing = sessions[clientID] {
             existing.connection?.takeOver(cleanStart: cleanStart)
             existing.connection = nil
@@ -185,11 +187,13 @@ package final class BrokerState {
             }
         }
         session.protocolVersion = version
+        session.isInProcess = endpoint.isInProcess
         session.expiryInterval = expiry
         session.window = window
         session.connection = endpoint
         sessions[clientID] = session
         journal?.attached(session)
+        sessionAttached(clientID)
         return (session, present)
     }
 

@@ -217,6 +217,7 @@ final class LocalAcknowledger: Sendable {
 /// The session endpoint of an in-process subscriber: deliveries go into an AsyncStream, in
 /// batches handed over once per turn of the loop.
 final class LocalEndpoint: SessionEndpoint {
+    var isInProcess: Bool { true }
     let continuation: AsyncStream<[BrokerDelivery]>.Continuation
     let clientID: String
     let state: NIOLoopBoundBox<BrokerState>
@@ -288,17 +289,4 @@ public struct BrokerSessionInfo: Sendable, Hashable {
     public var inflight: Int
     /// Messages waiting behind the inflight window.
     public var queued: Int
-}
-
-extension MQTTBroker {
-    /// The state of session `clientID`, or nil when there is none.
-    public func session(clientID: String) async throws -> BrokerSessionInfo? {
-        let state = self.state
-        return try await loop.submit {
-            guard let session = state.value.sessions[clientID] else { return nil }
-            return BrokerSessionInfo(clientID: clientID, connected: session.connection != nil,
-                                     subscriptions: session.subscriptions.keys.sorted(),
-                                     inflight: session.inflightCount, queued: session.queuedCount)
-        }.get()
-    }
 }

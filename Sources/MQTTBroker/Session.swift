@@ -63,14 +63,15 @@ package final class Session {
     /// An in-process session (the engine's processes, bridges): its packet identifiers mean
     /// nothing after a restart, since its subscriber restarts with the broker. So the store
     /// does not follow a queued delivery going in flight (a write per message saved); after a
-    /// restart all its deliveries come again as queued, marked as redeliveries (DUP).
-    let isInProcess: Bool
+    /// restart all its deliveries come again as queued, marked as redeliveries (DUP). Set from
+    /// the kind of endpoint that attaches (``SessionEndpoint/isInProcess``) and kept in the store.
+    var isInProcess: Bool
 
-    init(clientID: String, protocolVersion: MQTTProtocolVersion, window: Int) {
+    init(clientID: String, protocolVersion: MQTTProtocolVersion, window: Int, isInProcess: Bool) {
         self.clientID = clientID
         self.protocolVersion = protocolVersion
         self.window = window
-        self.isInProcess = clientID.hasPrefix(MQTTBroker.inProcessClientIDPrefix)
+        self.isInProcess = isInProcess
     }
 
     package var queuedCount: Int { queue.count }
@@ -238,6 +239,8 @@ package final class Session {
 
 /// Where a session's messages go: a client connection, or an in-process subscriber.
 protocol SessionEndpoint: AnyObject {
+    /// Whether this is an in-process attachment (the engine's API) rather than a network connection.
+    var isInProcess: Bool { get }
     /// False while the receiver is not keeping up (the socket's write buffer is above its high
     /// watermark): deliveries wait in the session queue, bounded by maxMqueueLen, instead of
     /// piling up in memory.

@@ -122,15 +122,15 @@ struct DurableStoreTests {
                 (try Int.fetchOne(db, sql: "PRAGMA user_version"), try String.fetchAll(db, sql: "SELECT identifier FROM grdb_migrations"))
             }
             try queue.close()
-            #expect(version == 2 && migrations.count == 2)
+            #expect(version == 3 && migrations.count == 3)
 
             try editStore(data, "PRAGMA user_version = 99")
             let before = try Data(contentsOf: file)
             let error = await #expect(throws: BrokerStoreError.self) { try await withDurableBroker(data: data) { _, _ in } }
-            #expect(error?.description == "broker store \(file.path): written by schema version 99, newer than this Junction's 2; refusing to start, the file is left unchanged")
+            #expect(error?.description == "broker store \(file.path): written by schema version 99, newer than this Junction's 3; refusing to start, the file is left unchanged")
             #expect(try Data(contentsOf: file) == before)
 
-            try editStore(data, "PRAGMA user_version = 2; INSERT INTO grdb_migrations VALUES ('v3: from the future')")
+            try editStore(data, "PRAGMA user_version = 3; INSERT INTO grdb_migrations VALUES ('v4: from the future')")
             let unknown = await #expect(throws: BrokerStoreError.self) { try await withDurableBroker(data: data) { _, _ in } }
             #expect(unknown?.reason == "written by a newer Junction (unknown schema migrations)")
         }

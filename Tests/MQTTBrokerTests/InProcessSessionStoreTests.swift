@@ -30,11 +30,14 @@ struct InProcessSessionStoreTests {
         for topic in topics { try await broker.publish(topic: topic, payload: ByteBuffer(string: topic), qos: .atLeastOnce) }
     }
 
-    @Test("Unacknowledged messages, in flight or queued, come back after a restart in order, marked dup", arguments: [BrokerDurability.batch, .sync])
-    func restored(durability: BrokerDurability) async throws {
+    /// An in-process session is one by the kind of its endpoint: a client id without the
+    /// reserved prefix, attached through the in-process API, is treated the same.
+    @Test("Unacknowledged messages, in flight or queued, come back after a restart in order, marked dup",
+          arguments: [BrokerDurability.batch, .sync], [true, false])
+    func restored(durability: BrokerDurability, reservedClientID: Bool) async throws {
         try await withTemporaryDirectory { data in
             let settings = BrokerSettings.test.with { $0.durability = durability }
-            let clientID = MQTTBroker.inProcessClientID("process", unique("restored"))
+            let clientID = reservedClientID ? MQTTBroker.inProcessClientID("process", unique("restored")) : unique("plain")
             try await withDurableBroker(data: data, settings: settings) { _, broker in
                 // Window 2: j0 and j1 in flight; j0 acknowledged lets j2 in (after its insert was
                 // durable), j1 and j2 are never finished, j3...j5 still queued at the stop.
@@ -82,7 +85,7 @@ struct InProcessSessionStoreTests {
         }
     }
 
-    @Test("A store of schema 1 is migrated to 2 (its delivery index dropped) and keeps its messages")
+    @Test("A store of schema 1 is migrated to 3 (its delivery index dropped, in-process sessions marked by their reserved client id) and keeps its messages")
     func migratesSchemaOne() async throws {
         try await withTemporaryDirectory { data in
             let clientID = MQTTBroker.inProcessClientID("process", unique("migrated"))
@@ -90,23 +93,32 @@ struct InProcessSessionStoreTests {
                 _ = try await take(0, from: broker, clientID: clientID, filter: "m/#", receiveMaximum: 16)
                 try await publish(["m/0", "m/1", "m/2"], to: broker)
             }
-            // What schema 1 left: the index, one migration, user_version 1.
+            // What schema 1 left: the index, no session kind, one migration, user_version 1.
             try editStore(data, """
                 CREATE INDEX delivery_by_client ON delivery(client_id);
-                DELETE FROM grdb_migrations WHERE identifier LIKE 'v2:%';
+                ALTER TABLE session DROP COLUMN in_process;
+                DELETE FROM grdb_migrations WHERE identifier LIKE 'v2:%' OR identifier LIKE 'v3:%';
                 PRAGMA user_version = 1;
                 """)
+            // Read while no broker has the store open: before the migration and after it.
+            func read() async throws -> (version: Int?, indexes: [String], inProcess: [Bool]) {
+                let queue = try DatabaseQueue(path: data.appendingPathComponent(MQTTBroker.storeFileName).path)
+                defer { try? queue.close() }
+                return try await queue.read { db in
+                    let columns = try String.fetchAll(db, sql: "SELECT name FROM pragma_table_info('session')")
+                    return (try Int.fetchOne(db, sql: "PRAGMA user_version"),
+                            try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"),
+                            columns.contains("in_process") ? try Bool.fetchAll(db, sql: "SELECT in_process FROM session") : [])
+                }
+            }
+            #expect(try await read().version == 1)
             try await withDurableBroker(data: data) { _, broker in
                 let again = try await take(3, from: broker, clientID: clientID, filter: "m/#", receiveMaximum: 16)
                 #expect(again.map(\.topic) == ["m/0", "m/1", "m/2"])
+                #expect(again.allSatisfy { $0.dup }, "the migrated session is in process: its deliveries come back as redeliveries")
             }
-            let queue = try DatabaseQueue(path: data.appendingPathComponent(MQTTBroker.storeFileName).path)
-            let (version, indexes) = try await queue.read { db in
-                (try Int.fetchOne(db, sql: "PRAGMA user_version"),
-                 try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'delivery'"))
-            }
-            try queue.close()
-            #expect(version == 2 && indexes.isEmpty)
+            let after = try await read()
+            #expect(after.version == 3 && after.indexes.isEmpty && after.inProcess == [true])
         }
     }
 }

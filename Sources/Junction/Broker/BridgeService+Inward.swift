@@ -1,6 +1,7 @@
 import Logging
 import MQTTClient
 import MQTTCore
+import NIOCore
 import ServiceLifecycle
 
 extension BridgeService {
@@ -36,18 +37,15 @@ extension BridgeService {
         }
     }
 
-    /// Polls (the broker has no event for it) until every process session exists or `timeout`.
-    private func waitForProcessSessions(timeout: Duration) async {
-        let deadline = ContinuousClock.now + timeout
-        var missing = processSessions
-        while !missing.isEmpty && ContinuousClock.now < deadline && !Task.isShuttingDownGracefully {
-            var still: [String] = []
-            for clientID in missing {
-                let session = try? await broker.session(clientID: clientID)
-                if session == nil { still.append(clientID) }
-            }
-            missing = still
-            if !missing.isEmpty { await cancelWhenGracefulShutdown { try? await Task.sleep(for: .milliseconds(20)) } }
+    /// Waits until every process session exists (the broker answers when the last attaches) or `timeout`.
+    private func waitForProcessSessions(timeout: TimeAmount) async {
+        let missing: [String]
+        do {
+            // Cancelled at graceful shutdown: the wait ends at once.
+            missing = try await cancelWhenGracefulShutdown { try await self.broker.waitForSessions(self.processSessions, timeout: timeout) }
+        } catch {
+            logger.warning("bridge could not wait for the process sessions", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            return
         }
         if !missing.isEmpty {
             logger.warning("bridge brings messages in before these process sessions exist", metadata: metadata.merging(["client.id": "\(missing)"]) { $1 })

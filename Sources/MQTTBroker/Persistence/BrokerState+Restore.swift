@@ -13,7 +13,7 @@ extension BrokerState {
         let now = clock.deadlineNow
         for stored in snapshot.sessions {
             let session = Session(clientID: stored.clientID, protocolVersion: MQTTProtocolVersion(rawValue: stored.protocolVersion) ?? .v5,
-                                  window: settings.maxInflight)
+                                  window: settings.maxInflight, isInProcess: stored.isInProcess)
             session.expiryInterval = stored.expiryInterval
             session.username = stored.username
             session.disconnectedAt = stored.disconnectedAt ?? clock.wallNow

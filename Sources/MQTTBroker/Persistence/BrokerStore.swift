@@ -114,9 +114,9 @@ final class BrokerStore: @unchecked Sendable {
                 }
                 return .commit
             }
-            for row in try Row.fetchAll(db, sql: "SELECT client_id, protocol_version, expiry_interval, username, disconnected_at FROM session") {
+            for row in try Row.fetchAll(db, sql: "SELECT client_id, protocol_version, expiry_interval, username, disconnected_at, in_process FROM session") {
                 snapshot.sessions.append(StoredSession(clientID: row[0], protocolVersion: row[1], expiryInterval: row[2],
-                                                       username: row[3], disconnectedAt: row[4]))
+                                                       username: row[3], disconnectedAt: row[4], isInProcess: row[5]))
             }
             for row in try Row.fetchAll(db, sql: "SELECT client_id, filter, qos, no_local, retain_as_published, identifier FROM subscription") {
                 snapshot.subscriptions.append(StoredSubscription(clientID: row[0], filter: row[1], qos: try Self.qos(row[2]),
@@ -214,10 +214,12 @@ final class BrokerStore: @unchecked Sendable {
         switch operation {
         case .upsertSession(let s):
             try db.cachedStatement(sql: """
-                INSERT INTO session (client_id, protocol_version, expiry_interval, username, disconnected_at) VALUES (?, ?, ?, ?, ?)
+                INSERT INTO session (client_id, protocol_version, expiry_interval, username, disconnected_at, in_process)
+                VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT(client_id) DO UPDATE SET protocol_version = excluded.protocol_version,
-                  expiry_interval = excluded.expiry_interval, username = excluded.username, disconnected_at = excluded.disconnected_at
-                """).execute(arguments: [s.clientID, s.protocolVersion, s.expiryInterval, s.username, s.disconnectedAt])
+                  expiry_interval = excluded.expiry_interval, username = excluded.username, disconnected_at = excluded.disconnected_at,
+                  in_process = excluded.in_process
+                """).execute(arguments: [s.clientID, s.protocolVersion, s.expiryInterval, s.username, s.disconnectedAt, s.isInProcess])
         case .deleteSession(let clientID):
             try deleteSession(clientID, db)
         case .upsertSubscription(let s):

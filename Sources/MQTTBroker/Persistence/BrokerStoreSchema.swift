@@ -5,7 +5,7 @@ import GRDB
 /// before anything is written to it.
 enum BrokerStoreSchema {
     /// The schema version this code writes: the number of migrations below.
-    static let version = 2
+    static let version = 3
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -67,6 +67,16 @@ enum BrokerStoreSchema {
             try db.execute(sql: """
                 DROP INDEX delivery_by_client;
                 PRAGMA user_version = 2;
+                """)
+        }
+        migrator.registerMigration("v3: session.in_process") { db in
+            // Which kind of endpoint a session had, for its deliveries after a restart. Sessions
+            // of stores before it were told apart by their client id, which network clients
+            // may not use: that rule marks the rows once.
+            try db.execute(sql: """
+                ALTER TABLE session ADD COLUMN in_process INTEGER NOT NULL DEFAULT 0;
+                UPDATE session SET in_process = 1 WHERE substr(client_id, 1, 9) = 'junction.';
+                PRAGMA user_version = 3;
                 """)
         }
         return migrator

@@ -5,7 +5,7 @@ extension Session {
     /// The session's row in the store.
     var storedRecord: StoredSession {
         StoredSession(clientID: clientID, protocolVersion: protocolVersion.rawValue, expiryInterval: expiryInterval,
-                      username: username, disconnectedAt: connection == nil ? disconnectedAt : nil)
+                      username: username, disconnectedAt: connection == nil ? disconnectedAt : nil, isInProcess: isInProcess)
     }
 
     /// Records a QoS 1/2 delivery entering the queue (`packetID` nil) or going in flight.

@@ -56,6 +56,8 @@ struct StoredSession: Sendable, Hashable {
     var username: String?
     /// Wall-clock milliseconds; nil while connected (a restart counts as the disconnection).
     var disconnectedAt: Int64?
+    /// Last attached in process (the engine's API) rather than over the network.
+    var isInProcess: Bool = false
 }
 
 struct StoredSubscription: Sendable, Hashable {

@@ -62,14 +62,22 @@ public final class ExternalMQTTClients: Sendable {
         guard let connection = connections[connector] else {
             throw ProcessError(message: "connector \(connector) has no external MQTT connection", permanent: true)
         }
-        let deadline = ContinuousClock.now + timeout
-        while true {
-            if let client = connection.current { return client }
-            guard ContinuousClock.now < deadline else {
-                throw ProcessError(message: "connector \(connector): not connected to \(connection.configuration.servers)", permanent: false)
+        if let client = connection.current { return client }
+        // Woken by the connection's change signal; the timer only bounds the wait.
+        let client = await withTaskGroup(of: MQTTClient?.self) { group in
+            group.addTask { await connection.waitForClient() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
             }
-            try await Task.sleep(for: .milliseconds(20))
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first
         }
+        guard let client else {
+            throw ProcessError(message: "connector \(connector): not connected to \(connection.configuration.servers)", permanent: false)
+        }
+        return client
     }
 
     /// Why the connector cannot be served by this client, or nil.
