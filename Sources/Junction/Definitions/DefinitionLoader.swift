@@ -13,7 +13,7 @@ public struct Definitions: Sendable {
     }
 }
 
-/// Loads definition folders strictly (DESIGN §3): connectors first, then processes against them.
+/// Loads definition folders strictly (docs/definitions.md): connectors first, then processes against them.
 /// A file with problems is left out and its problems are listed; the others load.
 public enum DefinitionLoader {
     public static func load(processes processesDirectory: String, connectors connectorsDirectory: String) -> Definitions {

@@ -2,7 +2,7 @@ import Foundation
 import MQTTBroker
 import NIOCore
 
-/// The access part of an `mqtt-broker` definition (issue 7): the `auth` section, a listener's
+/// The access part of an `mqtt-broker` definition: the `auth` section, a listener's
 /// `allowAnonymous`, and the limits of the `mqtt` section.
 ///
 /// ```json

@@ -1,6 +1,6 @@
 import Foundation
 
-/// Store-and-forward of an `mqtt` connector (issue 6): sends to the external broker go through a
+/// Store-and-forward of an `mqtt` connector: sends to the external broker go through a
 /// durable outbox (SQLite under the data directory) and are forwarded in order, so a send made
 /// while the broker is unreachable is kept and delivered when the link returns.
 ///

@@ -11,7 +11,7 @@ public struct ProcessDefinition: Sendable {
     public var steps: [StepDefinition]
     public var caches: [String: CacheDefinition]
     public var onError: ErrorPolicy
-    /// Documents in progress at once (DESIGN §4 back pressure).
+    /// Documents in progress at once: the back pressure of docs/design.md.
     public var maxInFlight: Int
 }
 
