@@ -5,7 +5,7 @@ SHELL        := /bin/bash
 SWIFT        ?= swift
 PYTHON       ?= python3
 SUDO         := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-# Libraries the build links (DESIGN §1: libcurl for HTTP out, json-c for payload documents).
+# Libraries the build links (docs/design.md: libcurl for HTTP out, json-c for payload documents).
 BUILD_DEBS   := pkg-config libcurl4-openssl-dev libjson-c-dev
 # Real peers the tests talk to.
 TEST_DEBS    := mosquitto mosquitto-clients openssl

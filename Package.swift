@@ -2,11 +2,11 @@
 import PackageDescription
 
 // Junction: an integration connector runtime with an embedded MQTT 3.1.1 / 5.0 broker.
-// Targets follow DESIGN §1: MQTTCore (wire model, no I/O) under MQTTBroker and MQTTClient,
+// Targets follow docs/design.md: MQTTCore (wire model, no I/O) under MQTTBroker and MQTTClient,
 // both under Junction (engine), under the `junction` executable.
 /// Release builds of our own targets skip Swift's dynamic exclusivity checks (the broker's and the
 /// engine's per-message paths spent about 5% of their time in them); debug builds, and so every
-/// test run, keep them. See the README's design notes.
+/// test run, keep them. See docs/design.md.
 let hotPathSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
 
 let package = Package(

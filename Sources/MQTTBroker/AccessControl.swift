@@ -1,7 +1,7 @@
 import Foundation
 import MQTTCore
 
-/// One access rule of the broker definition's `acl` list (issue 7; Mosquitto's acl_file in JSON).
+/// One access rule of the broker definition's `acl` list (Mosquitto's acl_file in JSON).
 ///
 /// `topic` is a topic filter in which `%u` stands for the client's user name and `%c` for its
 /// client id, and whose wildcards also cover `$` topics (`#` is everything); `username` and `clientId`, when given, must equal the client's. Rules are tried in

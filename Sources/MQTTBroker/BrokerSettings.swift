@@ -2,7 +2,7 @@ import MQTTTransport
 import NIOCore
 
 /// The broker's tunable limits, named as in the `mqtt` section of an `mqtt-broker` connector
-/// (DESIGN §2). Every value can be changed while the broker runs: new limits apply to new
+/// (docs/design.md). Every value can be changed while the broker runs: new limits apply to new
 /// packets and connections.
 public struct BrokerSettings: Sendable, Hashable {
     /// Largest packet accepted from a client (fixed header included), 1 byte to 260 MB.
@@ -42,7 +42,7 @@ public struct BrokerSettings: Sendable, Hashable {
     /// Access rules; empty allows everything (see ``BrokerACLRule``).
     public var acl: [BrokerACLRule] = []
 
-    // Authentication and limits (README "Authentication and limits").
+    // Authentication and limits (docs/broker.md).
     /// Users and their password hashes; nil: user names are not checked (see ``BrokerListener/allowAnonymous``).
     public var passwords: BrokerPasswordFile?
     /// Subscriptions per client; one more is refused with 0x97 (0x80 on 3.1.1). 0 is unlimited.

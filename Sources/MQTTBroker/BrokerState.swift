@@ -4,7 +4,7 @@ import NIOCore
 
 /// Everything the broker knows, confined to its one event loop: sessions, the subscription
 /// tree, retained messages, counters. Connections call into it synchronously from their channel
-/// handlers, so the per-message path has no hop, lock or task (DESIGN "Hot path").
+/// handlers, so the per-message path has no hop, lock or task (docs/design.md, "One message, end to end").
 package final class BrokerState {
     let loop: EventLoop
     package var settings: BrokerSettings

@@ -6,7 +6,7 @@ import NIOCore
 import NIOPosix
 import ServiceLifecycle
 
-/// The embedded MQTT 3.1.1 / 5.0 broker (DESIGN §2) as a swift-service-lifecycle `Service`.
+/// The embedded MQTT 3.1.1 / 5.0 broker (docs/design.md) as a swift-service-lifecycle `Service`.
 ///
 /// All broker state lives on one event loop of the group: connections are accepted onto that
 /// loop and route messages synchronously there. `run()` serves until graceful shutdown;

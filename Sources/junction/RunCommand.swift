@@ -4,7 +4,7 @@ import Junction
 import Logging
 import ServiceLifecycle
 
-/// `junction run`: the daemon (DESIGN §5).
+/// `junction run`: the daemon (docs/design.md).
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",

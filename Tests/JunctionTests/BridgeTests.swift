@@ -7,7 +7,7 @@ import NIOCore
 import TestSupport
 import Testing
 
-/// The embedded broker's bridge to a real Mosquitto, issue 6.
+/// The embedded broker's bridge to a real Mosquitto.
 @Suite("Engine: bridge of the embedded broker to an external broker", .timeLimit(.minutes(1)))
 struct BridgeTests {
     static func connectors(_ up: TestMosquitto) -> [String: String] {

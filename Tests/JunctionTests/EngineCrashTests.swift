@@ -3,7 +3,7 @@ import Junction
 import Testing
 
 /// `junction run` as a child process, killed with SIGKILL while documents wait for a slow HTTP
-/// server, then restarted on the same data directory (issue 6, "Engine").
+/// server, then restarted on the same data directory.
 @Suite("Engine: junction run killed with SIGKILL while documents are in flight", .timeLimit(.minutes(1)))
 struct EngineCrashTests {
     static let count = 10

@@ -3,7 +3,7 @@ import Junction
 import MQTTCore
 import Testing
 
-/// Strict parsing of `storeAndForward` on mqtt connectors and `bridge` on the broker, issue 6.
+/// Strict parsing of `storeAndForward` on mqtt connectors and `bridge` on the broker.
 @Suite("Definitions: store-and-forward and bridge")
 struct ForwardingDefinitionTests {
     func parse(_ json: String, name: String = "c") -> (ConnectorDefinition?, [DefinitionProblem]) {

@@ -23,7 +23,7 @@ struct MapTests {
         return String(buffer: try #require(map).apply(document, now: now))
     }
 
-    @Test("The DESIGN example")
+    @Test("The example of docs/design.md")
     func designExample() throws {
         let output = try Self.apply(#"{"sensor": "{{topic[1]}}", "celsius": "{{payload.celsius}}", "tags": ["a", "{{properties.site}}"], "fixed": 3}"#)
         #expect(output == #"{"celsius":81.5,"fixed":3,"sensor":"7","tags":["a","north-1"]}"#)

@@ -5,7 +5,7 @@ import MQTTCore
 import NIOCore
 import Testing
 
-/// Caches marked `"persist": true` (SQLite under the data directory), issue 6.
+/// Caches marked `"persist": true` (SQLite under the data directory).
 @Suite("Engine: persisted caches", .timeLimit(.minutes(1)))
 struct PersistedCacheTests {
     @Test("A persisted cache is loaded again by a new store: TTL honoured on load, size bound kept, other caches not persisted")

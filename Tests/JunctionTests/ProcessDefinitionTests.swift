@@ -28,7 +28,7 @@ struct ProcessDefinitionTests {
         #expect(definitions.broker?.name == "local-broker")
     }
 
-    @Test("The DESIGN example reads as written")
+    @Test("The example of docs/design.md reads as written")
     func designExample() throws {
         let (process, problems) = parse(try String(contentsOf: Self.repository.appendingPathComponent("Processes/hot-readings.json"), encoding: .utf8))
         #expect(problems.isEmpty)

@@ -7,7 +7,7 @@ import TestSupport
 import Testing
 
 /// Store-and-forward of sends to an external broker (a real Mosquitto, started late, stopped
-/// and restarted on the same port), issue 6.
+/// and restarted on the same port).
 @Suite("Engine: store-and-forward to an external broker", .timeLimit(.minutes(1)))
 struct StoreAndForwardTests {
     static let local = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#

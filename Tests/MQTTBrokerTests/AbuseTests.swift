@@ -3,7 +3,7 @@ import MQTTCore
 import NIOCore
 import Testing
 
-/// Bad input never harms anyone else (issue 3): a crowd of connections that never send CONNECT,
+/// Bad input never harms anyone else: a crowd of connections that never send CONNECT,
 /// send garbage or oversized packets, while a well-behaved client keeps its QoS 1 stream.
 @Suite("abusive connections", .timeLimit(.minutes(1)))
 struct AbuseTests {

@@ -3,7 +3,7 @@ import MQTTCore
 import NIOCore
 import Testing
 
-/// ACL rules of the broker definition (issue 7's first part; the Paho test_subscribe_failure setting).
+/// ACL rules of the broker definition (and the Paho test_subscribe_failure setting).
 @Suite("access control", .timeLimit(.minutes(1)))
 struct AccessControlTests {
     static let rules: [BrokerACLRule] = [

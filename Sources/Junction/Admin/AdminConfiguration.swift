@@ -1,4 +1,4 @@
-/// Where the admin endpoints listen (DESIGN §5): loopback by default; any other address needs
+/// Where the admin endpoints listen (docs/design.md): loopback by default; any other address needs
 /// a token.
 public struct AdminConfiguration: Sendable {
     public var host: String

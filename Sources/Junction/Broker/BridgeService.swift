@@ -6,7 +6,7 @@ import MQTTCore
 import ServiceLifecycle
 import Synchronization
 
-/// The embedded broker's bridge to an external broker (DESIGN §6, the `bridge` section of the
+/// The embedded broker's bridge to an external broker (docs/design.md, the `bridge` section of the
 /// `mqtt-broker` connector), like Mosquitto's.
 ///
 /// - Outward: a persistent in-process session on the embedded broker subscribes to the local

@@ -2,7 +2,7 @@ import Foundation
 import NIOCore
 import Synchronization
 
-/// A message moving through a process (DESIGN §1, "One message, end to end"): made at Listen,
+/// A message moving through a process (docs/design.md, "One message, end to end"): made at Listen,
 /// changed by steps, sent by endpoints.
 ///
 /// The payload is bytes and stays exactly as received unless a `map` step replaces it. When a

@@ -4,7 +4,7 @@ import MQTTBroker
 import NIOCore
 import ServiceLifecycle
 
-/// The daemon's parts built from loaded definitions (DESIGN §5): the embedded broker, its
+/// The daemon's parts built from loaded definitions (docs/design.md): the embedded broker, its
 /// definition watcher, the process supervisor (one runner per valid process) and the watcher
 /// that reloads changed definitions, all as `Service`s for one `ServiceGroup`.
 public struct Engine: Sendable {

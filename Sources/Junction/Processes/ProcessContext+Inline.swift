@@ -2,7 +2,7 @@ import MQTTBroker
 import MQTTCore
 import NIOCore
 
-/// Running a document's steps without waiting (DESIGN "Hot path"): a process whose steps only
+/// Running a document's steps without waiting (docs/design.md, "One message, end to end"): a process whose steps only
 /// transform documents and send to the embedded broker needs no task per document. Its
 /// messages are collected and handed to the broker together with the acknowledgement of the
 /// message that caused them (``MQTTBroker/forward(_:acknowledging:)``).

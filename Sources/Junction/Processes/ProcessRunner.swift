@@ -5,7 +5,7 @@ import MQTTCore
 import NIOCore
 import ServiceLifecycle
 
-/// One running process (DESIGN §4): a `Service` that takes documents from its Listen, runs the
+/// One running process (docs/design.md): a `Service` that takes documents from its Listen, runs the
 /// steps with at most `maxInFlight` documents at once, and acknowledges each message only after
 /// its last step finished or it was dead-lettered. A message that failed with no dead letter
 /// stays unacknowledged in the process's broker session and comes again when the session resumes.

@@ -4,7 +4,7 @@ import MQTTBroker
 import ServiceLifecycle
 import Synchronization
 
-/// Owns the running processes (DESIGN §5): each runs in a service group of its own, so one can
+/// Owns the running processes (docs/design.md): each runs in a service group of its own, so one can
 /// be stopped gracefully (its documents in flight finish) while the others go on. Pause, resume,
 /// restart and reloads of changed definitions are commands handled one at a time; graceful
 /// shutdown of the daemon stops every process and waits for them.

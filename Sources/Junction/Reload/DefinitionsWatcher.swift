@@ -17,7 +17,7 @@ public struct DefinitionDirectories: Sendable, Hashable {
 }
 
 /// Reloads processes when a file in `Processes/` or `Connectors/` is saved, added or deleted
-/// (DESIGN §5): every `interval` it compares the `*.json` files of both folders with what it saw
+/// (docs/design.md): every `interval` it compares the `*.json` files of both folders with what it saw
 /// last; on a difference it loads all definitions strictly again and hands them to the
 /// supervisor, which restarts only the processes whose file or connectors changed. Problems are
 /// logged; a process whose new version has problems keeps running as it was. (The embedded

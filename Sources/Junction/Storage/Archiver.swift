@@ -1,7 +1,7 @@
 import Foundation
 import NIOCore
 
-/// Archiving (DESIGN §4): the payload plus a `.meta.json` sidecar, each written atomically
+/// Archiving (docs/design.md): the payload plus a `.meta.json` sidecar, each written atomically
 /// (temporary file and rename) under the directory, named so they sort by time.
 public struct Archiver: Sendable {
     public let directory: URL

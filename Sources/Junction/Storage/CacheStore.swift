@@ -3,7 +3,7 @@ import GRDB
 import Logging
 import NIOCore
 
-/// The named caches of a process (DESIGN §4 Caching): bounded by `maxEntries` (the oldest entry
+/// The named caches of a process (docs/design.md): bounded by `maxEntries` (the oldest entry
 /// goes first) and `ttl`, for the process's lifetime. Caches marked `"persist": true` are also
 /// written through to SQLite (`<data>/caches/<process>.sqlite`, WAL, synchronous NORMAL) and loaded again at the
 /// next start, without the entries whose TTL passed meanwhile.

@@ -2,7 +2,7 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-/// Purges what outlived its retention (DESIGN §4): archived documents of every `archiving` with a
+/// Purges what outlived its retention (docs/design.md): archived documents of every `archiving` with a
 /// `retention` (payload and `.meta.json` sidecar together), and tracking day files older than the
 /// tracking retention. Runs once at start, then every `interval`, until graceful shutdown.
 struct RetentionService: Service {

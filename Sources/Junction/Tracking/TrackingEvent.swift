@@ -1,6 +1,6 @@
 import Foundation
 
-/// One tracking event (DESIGN §4): what happened to a document at one hop.
+/// One tracking event (docs/design.md): what happened to a document at one hop.
 public struct TrackingEvent: Sendable, Codable, Hashable {
     public enum Kind: String, Sendable, Codable, Hashable {
         case received, step, sent, filtered, retried, failed, deadLettered = "dead-lettered", completed

@@ -38,7 +38,7 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
     public var description: String { "curl error \(code): \(message)" }
 }
 
-/// HTTP through libcurl (DESIGN §1). The transfers of a client run concurrently on one thread
+/// HTTP through libcurl (docs/design.md). The transfers of a client run concurrently on one thread
 /// of its own through a libcurl multi handle (``CurlMulti``): no event loop and no cooperative
 /// thread waits for the network, connections are kept alive and reused across requests, and
 /// easy handles are kept for the next transfers.
