@@ -76,11 +76,6 @@ func readTrackingEvents(in directory: URL) throws -> [TrackingEvent] {
 struct EngineTests {
     static let broker = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
 
-    func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
-        return try #require(delivery, "no delivery within 15 s")
-    }
-
     @Test("Route by payload field; every hop tracked; the message acknowledged after the last step")
     func routeAndTrack() async throws {
         let harness = try EngineHarness(connectors: ["local": Self.broker], processes: ["orders": """
@@ -96,7 +91,7 @@ struct EngineTests {
             try await h.broker.publish(topic: "orders/new", payload: ByteBuffer(string: #"{"id": 2, "priority": "low"}"#), qos: .atLeastOnce)
             var seen: [String: String] = [:]
             for _ in 0..<4 {
-                let delivery = try await next(out)
+                let delivery = try await out.next()
                 seen[String(buffer: delivery.payload), default: ""] += delivery.topic + " "
                 await delivery.ack()
             }
@@ -127,7 +122,7 @@ struct EngineTests {
             try await h.broker.publish(topic: "in/keep", payload: ByteBuffer(string: "k"), qos: .atLeastOnce)
             try await h.broker.publish(topic: "in/dead", payload: ByteBuffer(string: "d"), qos: .atLeastOnce)
 
-            let letter = try await next(dead)
+            let letter = try await dead.next()
             #expect(letter.topic == "dead/in" && String(buffer: letter.payload) == "d")
             #expect(letter.properties.userProperties.first?.name == "junction.error")
             await letter.ack()

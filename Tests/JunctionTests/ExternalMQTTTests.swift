@@ -30,11 +30,6 @@ func withExternalBroker<T>(_ body: (MQTTBroker, Int) async throws -> T) async th
 struct ExternalMQTTTests {
     static let local = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#
 
-    func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
-        return try #require(delivery, "no delivery within 15 s")
-    }
-
     @Test("Listen on the external broker, route, send back to it and to the embedded broker; acknowledged after completion")
     func listenRouteAndSend() async throws {
         try await withExternalBroker { external, port in
@@ -56,11 +51,11 @@ struct ExternalMQTTTests {
                 let local = try await h.broker.subscribe(clientID: "local-checker", subscriptions: [MQTTSubscription(topicFilter: "local/#", qos: .atLeastOnce)], cleanStart: true)
                 try await external.publish(topic: "in/1", payload: ByteBuffer(string: #"{"kind": "a"}"#), qos: .atLeastOnce)
                 try await external.publish(topic: "in/2", payload: ByteBuffer(string: #"{"kind": "b"}"#), qos: .atLeastOnce)
-                let a = try await next(out)
+                let a = try await out.next()
                 #expect(a.topic == "out/a" && String(buffer: a.payload) == #"{"kind": "a"}"#)
                 #expect(a.properties.userProperties.contains { $0.name == "source" && $0.value == "in/1" }, "\(a.properties.userProperties)")
                 await a.ack()
-                let b = try await next(local)
+                let b = try await local.next()
                 #expect(b.topic == "local/other" && String(buffer: b.payload) == #"{"kind": "b"}"#)
                 await b.ack()
                 try await waitUntil("both acknowledged at the external broker") {

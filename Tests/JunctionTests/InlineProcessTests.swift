@@ -23,11 +23,6 @@ struct InlineProcessTests {
         """
     }
 
-    func next(_ subscription: BrokerSubscription) async throws -> BrokerDelivery {
-        let delivery = await withTimeout(.seconds(15)) { await subscription.first { _ in true } }
-        return try #require(delivery, "no delivery within 15 s")
-    }
-
     @Test("A step that fails for good: what the steps before it sent goes out, then the dead letter; the message is acknowledged")
     func failingStepDeadLettered() async throws {
         let harness = try EngineHarness(connectors: ["local": Self.broker], processes: ["relay": Self.process(deadLetter: true)])
@@ -39,7 +34,7 @@ struct InlineProcessTests {
             try await h.broker.publish(topic: "in/2", payload: ByteBuffer(string: "too long"), qos: .atLeastOnce)
             var seen: [String] = []
             for _ in 0..<4 {
-                let delivery = try await next(out)
+                let delivery = try await out.next()
                 seen.append("\(delivery.topic) \(String(buffer: delivery.payload))")
                 await delivery.ack()
             }
@@ -81,7 +76,7 @@ struct InlineProcessTests {
             try await h.broker.publish(topic: "batch", payload: ByteBuffer(string: body), qos: .exactlyOnce)
             var seen: [String] = []
             for _ in 0..<3 {
-                let delivery = try await next(items)
+                let delivery = try await items.next()
                 seen.append("\(delivery.topic) \(delivery.qos.rawValue) \(String(buffer: delivery.payload))")
                 await delivery.ack()
             }

@@ -25,15 +25,7 @@ extension BrokerSettings {
     }
 }
 
-/// Broker logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
-let testLogger: Logger = {
-    guard let level = ProcessInfo.processInfo.environment["JUNCTION_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
-        return Logger(label: "junction.broker.test", factory: { _ in SwiftLogNoOpLogHandler() })
-    }
-    var logger = Logger(label: "junction.broker.test", factory: { label in StreamLogHandler.standardError(label: label) })
-    logger.logLevel = level
-    return logger
-}()
+let testLogger = makeTestLogger(label: "junction.broker.test")
 
 /// Starts a broker on 127.0.0.1 with port 0, runs `body` with the bound port, and always shuts
 /// the broker down, also when `body` throws.

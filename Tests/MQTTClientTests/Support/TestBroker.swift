@@ -7,15 +7,7 @@ import NIOCore
 import TestSupport
 import Testing
 
-/// Logs go nowhere unless `JUNCTION_TEST_LOG` is set (to a level: trace, debug, info...).
-let testLogger: Logger = {
-    guard let level = ProcessInfo.processInfo.environment["JUNCTION_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) else {
-        return Logger(label: "junction.client.test", factory: { _ in SwiftLogNoOpLogHandler() })
-    }
-    var logger = Logger(label: "junction.client.test", factory: { label in StreamLogHandler.standardError(label: label) })
-    logger.logLevel = level
-    return logger
-}()
+let testLogger = makeTestLogger(label: "junction.client.test")
 
 extension BrokerSettings {
     /// Quiet settings for client tests: no `$SYS`, a connect timeout that a CONNECT delayed by a
