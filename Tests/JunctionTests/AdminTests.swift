@@ -22,16 +22,8 @@ struct AdminTests {
     /// JSON); `body` gets it and the admin port, then the engine shuts down.
     func withAdmin(connectors: [String: String], processes: [String: String],
                    _ body: (Engine, Int) async throws -> Void) async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("admin-\(UUID())")
-        for folder in ["Connectors", "Processes"] {
-            try FileManager.default.createDirectory(at: root.appendingPathComponent(folder), withIntermediateDirectories: true)
-        }
+        let (root, definitions) = try definitionFolder(connectors: connectors, processes: processes)
         defer { try? FileManager.default.removeItem(at: root) }
-        for (folder, files) in [("Connectors", connectors), ("Processes", processes)] {
-            for (name, json) in files { try Data(json.utf8).write(to: root.appendingPathComponent("\(folder)/\(name).json")) }
-        }
-        let definitions = DefinitionLoader.load(processes: root.appendingPathComponent("Processes").path,
-                                                connectors: root.appendingPathComponent("Connectors").path)
         let (ports, portSink) = AsyncStream.makeStream(of: Int.self)
         let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
         let engine = Engine(definitions: definitions, dataDirectory: root.appendingPathComponent(".junction"), baseDirectory: root,
