@@ -7,20 +7,6 @@ import NIOCore
 import ServiceLifecycle
 import Testing
 
-/// Definitions in a temporary folder, loaded as `junction run` loads them.
-func definitionFolder(connectors: [String: String], processes: [String: String]) throws -> (URL, Definitions) {
-    let root = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID())")
-    for (folder, files) in [("Connectors", connectors), ("Processes", processes)] {
-        let directory = root.appendingPathComponent(folder)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        for (name, json) in files { try Data(json.utf8).write(to: directory.appendingPathComponent("\(name).json")) }
-    }
-    let definitions = DefinitionLoader.load(processes: root.appendingPathComponent("Processes").path,
-                                            connectors: root.appendingPathComponent("Connectors").path)
-    guard definitions.problems.isEmpty else { throw DefinitionError(problems: definitions.problems) }
-    return (root, definitions)
-}
-
 @Suite("Reload on save, pause, resume and restart", .timeLimit(.minutes(1)))
 struct ReloadTests {
     static let local = #"{"type": "mqtt-broker", "mqtt": {"sysInterval": "off"}}"#

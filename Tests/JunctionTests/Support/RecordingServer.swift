@@ -78,20 +78,10 @@ final class RecordingServer: Sendable {
         }
     }
 
-    /// The next recorded request, failing after 5 s.
+    /// The next recorded request, failing after 15 s.
     func next() async throws -> RecordedRequest {
         let arrivals = self.arrivals
         let request = await withTimeout(.seconds(15)) { await arrivals.first { _ in true } }
         return try #require(request, "no HTTP request within 15 s")
-    }
-}
-
-extension EngineHarness {
-    /// Like `run`, for engines whose processes listen on HTTP: waits until every listener is
-    /// bound and `routes` are served instead of waiting for broker sessions.
-    func runHTTP(connector: String, routes: [String], _ body: @Sendable (EngineHarness, Int) async throws -> Void) async throws {
-        try await run(until: { Set(routes).isSubset(of: engine.resources.http.routes(of: connector)) }) { harness in
-            try await body(harness, try await harness.engine.resources.http.boundPort(of: connector))
-        }
     }
 }
