@@ -27,8 +27,8 @@ public struct BrokerFuzzScript: Sendable {
         public static let fewAwaitingRelease = Limits(rawValue: 1 << 5)
         /// maxKeepalive 5 s (default 65,535).
         public static let shortKeepalive = Limits(rawValue: 1 << 6)
-        /// maxPacketSize 512 bytes (default 1 MB).
-        public static let smallPackets = Limits(rawValue: 1 << 7)
+        /// maxTopicLevels 65,536 (default 128): deep filters and topics reach the subscription tree.
+        public static let deepTopics = Limits(rawValue: 1 << 7)
 
         var settings: BrokerSettings {
             var s = BrokerSettings()
@@ -40,7 +40,7 @@ public struct BrokerFuzzScript: Sendable {
             if contains(.noTopicAliases) { s.topicAliasMaximum = 0 }
             if contains(.fewAwaitingRelease) { s.maxAwaitingRel = 2 }
             if contains(.shortKeepalive) { s.maxKeepalive = 5 }
-            if contains(.smallPackets) { s.maxPacketSize = 512 }
+            if contains(.deepTopics) { s.maxTopicLevels = 65_536 }
             return s
         }
     }

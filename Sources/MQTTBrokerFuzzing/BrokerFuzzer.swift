@@ -60,6 +60,8 @@ public struct BrokerFuzzer: Sendable {
     public enum KnownIssue: String, Sendable, Hashable, CaseIterable {
         /// Packets above the client's Maximum Packet Size (reason strings are not left out).
         case oversizedPackets = "oversized-packets"
+        /// Inbound QoS 2 ids awaiting PUBREL above maxAwaitingRel (a refused 3.1.1 PUBLISH skips the limit).
+        case awaitingReleaseLimit = "awaiting-release-limit"
     }
 
     public var options: Options
@@ -125,6 +127,8 @@ final class FuzzRun {
     var nextSeq: UInt32 = 1
     var report = BrokerFuzzReport()
     var step = 0
+    /// The most levels a deep filter or topic of this run has.
+    let maxDepth: Int
     /// A client sent raw bytes before any CONNECT: sessions may exist the model does not know.
     var unknownSessions = false
     var retainedBound = 0
@@ -142,7 +146,9 @@ final class FuzzRun {
     init(_ data: [UInt8], options: BrokerFuzzer.Options) {
         input = FuzzInput(data)
         self.options = options
-        let settings = BrokerFuzzScript.Limits(rawValue: input.byte()).settings
+        let limits = BrokerFuzzScript.Limits(rawValue: input.byte())
+        let settings = limits.settings
+        maxDepth = limits.contains(.deepTopics) ? 65_535 : FuzzVocabulary.refusedDepth
         state = BrokerState(loop: loop, settings: settings, logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
     }
 

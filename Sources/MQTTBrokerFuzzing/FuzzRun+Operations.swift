@@ -75,7 +75,7 @@ extension FuzzRun {
     private func connect() throws {
         let who = input.byte(), flags = input.byte()
         let expiryIndex = input.byte(), delayIndex = input.byte(), keepAliveIndex = input.byte(), extras = input.byte()
-        let willTopic = flags & 4 != 0 ? FuzzVocabulary.topic(&input) : nil
+        let willTopic = flags & 4 != 0 ? FuzzVocabulary.topic(&input, maxDepth: maxDepth) : nil
         let slot = Int(who & 3)
         let id = Self.clientIDs[Int(who >> 2) & 3]
         let v5 = flags & 1 != 0
@@ -185,7 +185,7 @@ extension FuzzRun {
         let count = Int(input.byte() % 4)
         var requests: [MQTTSubscription] = []
         for _ in 0..<count {
-            let filter = FuzzVocabulary.filter(&input)
+            let filter = FuzzVocabulary.filter(&input, maxDepth: maxDepth)
             let options = input.byte()
             requests.append(MQTTSubscription(topicFilter: filter, qos: qos(options), noLocal: options & 4 != 0,
                                              retainAsPublished: options & 8 != 0,
@@ -203,7 +203,7 @@ extension FuzzRun {
 
     private func unsubscribe() {
         let slot = input.byte()
-        let filters = (0..<Int(input.byte() % 4)).map { _ in FuzzVocabulary.filter(&input) }
+        let filters = (0..<Int(input.byte() % 4)).map { _ in FuzzVocabulary.filter(&input, maxDepth: maxDepth) }
         guard let client = openClient(slot) else { return }
         let id = client.allocatePacketID()
         client.pendingUnsubscribes[id] = filters

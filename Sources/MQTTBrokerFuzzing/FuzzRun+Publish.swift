@@ -6,7 +6,7 @@ import NIOCore
 extension FuzzRun {
     func publish() {
         let slot = input.byte(), flags = input.byte()
-        let topic = FuzzVocabulary.topic(&input)
+        let topic = FuzzVocabulary.topic(&input, maxDepth: maxDepth)
         let aliasByte = input.byte(), split = input.byte()
         guard let client = openClient(slot) else { return }
         let qos = MQTTQoS(rawValue: min(flags & 3, 2)) ?? .atMostOnce
@@ -46,7 +46,7 @@ extension FuzzRun {
 
     func publishBurst() {
         let slot = input.byte(), count = Int(input.byte() % 64), qosByte = input.byte()
-        let topic = FuzzVocabulary.topic(&input)
+        let topic = FuzzVocabulary.topic(&input, maxDepth: maxDepth)
         guard let client = openClient(slot) else { return }
         let qos = MQTTQoS(rawValue: min(qosByte & 3, 2)) ?? .atMostOnce
         trace("burst \(client.slot) \(count)× \(topic.prefix(40).debugDescription) q\(qos.rawValue)")

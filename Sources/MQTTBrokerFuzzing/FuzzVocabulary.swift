@@ -16,9 +16,10 @@ enum FuzzVocabulary {
     ]
     static let levels = ["a", "b", "c", "+", "#", "", "$SYS", "$share", "g", "x"]
 
-    /// Deep filters and topics are this many levels at most: BROKER_FUZZ_MAX_DEPTH, else the
-    /// most a 65,535-byte string can hold.
-    static let maxDepth: Int = {
+    /// Deep filters and topics above the broker's maxTopicLevels have this many levels at most:
+    /// BROKER_FUZZ_MAX_DEPTH, else the most a 65,535-byte string holds (with `deepTopics` there
+    /// is no cap: the broker accepts them all).
+    static let refusedDepth: Int = {
         if let value = ProcessInfo.processInfo.environment["BROKER_FUZZ_MAX_DEPTH"], let depth = Int(value), depth >= 0 {
             return depth
         }
@@ -27,7 +28,7 @@ enum FuzzVocabulary {
 
     /// A filter: a table entry (byte < 0x80), a deep one (0xFF, then depth and shape), or up to
     /// eight levels composed from ``levels``.
-    static func filter(_ input: inout FuzzInput) -> String {
+    static func filter(_ input: inout FuzzInput, maxDepth: Int) -> String {
         let k = input.byte()
         if k < 0x80 { return filters[Int(k) % filters.count] }
         if k == 0xFF {
@@ -43,7 +44,7 @@ enum FuzzVocabulary {
     }
 
     /// A topic name: a table entry (byte < 0x80), a deep one (0xFF), or composed levels.
-    static func topic(_ input: inout FuzzInput) -> String {
+    static func topic(_ input: inout FuzzInput, maxDepth: Int) -> String {
         let k = input.byte()
         if k < 0x80 { return topics[Int(k) % topics.count] }
         if k == 0xFF {

@@ -25,7 +25,7 @@ TOPICS = [
 ]
 # Limits bits (BrokerFuzzScript.Limits).
 SMALL_QUEUE, SMALL_WINDOW, NO_QUEUED_QOS0, FEW_SUBSCRIPTIONS = 1, 2, 4, 8
-NO_TOPIC_ALIASES, FEW_AWAITING_RELEASE, SHORT_KEEPALIVE, SMALL_PACKETS = 16, 32, 64, 128
+NO_TOPIC_ALIASES, FEW_AWAITING_RELEASE, SHORT_KEEPALIVE, DEEP_TOPICS = 16, 32, 64, 128
 # Operation codes (BrokerFuzzScript.Op).
 (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PUBLISH, ACK, ACK_ALL, PING, DISCONNECT, DROP, RAW, ADVANCE, WRITABLE, SYS,
  BURST) = range(14)
@@ -229,7 +229,16 @@ def seeds():
     s["v5-empty-client-id"] = (Script().connect(0, 3).subscribe(0, ("a", opts(1))).connect(1, 3, clean=False, expiry=5)
                                .connect(2, 1).publish(2, "a", 1))
     s["v311-empty-client-id-persistent"] = Script().connect(0, 3, v5=False, clean=False)
-    s["v5-small-packets"] = (Script(SMALL_PACKETS).connect(0, 0).subscribe_deep(0, 400, 1).publish_deep(0, 300, 1))
+    # Issue 20: a 65,535-byte filter of 65,536 levels, then UNSUBSCRIBE, a matching PUBLISH and DISCONNECT.
+    for v5, name in ((False, "v311"), (True, "v5")):
+        for shape in range(4):
+            s[f"{name}-deep-65535-shape{shape}"] = (
+                Script(DEEP_TOPICS).connect(0, 0, v5=v5, clean=False, expiry=30).subscribe_deep(0, 65535, shape)
+                .connect(1, 1, v5=v5).publish_deep(1, 65535, shape % 2).publish_deep(1, 32767, 1).ack_all(0)
+                .drop(0).connect(0, 0, v5=v5, clean=False, expiry=30).unsubscribe(0, "/").subscribe_deep(0, 65535, shape)
+                .disconnect(0))
+        s[f"{name}-deep-refused"] = (Script().connect(0, 0, v5=v5).subscribe_deep(0, 200, 1).connect(1, 1, v5=v5)
+                                     .publish_deep(1, 200, 1))
     s["v5-deep-filter-1000"] = (Script().connect(0, 0).subscribe_deep(0, 1000, 0).subscribe_deep(0, 1000, 3)
                                 .connect(1, 1).publish_deep(1, 1000, 0).unsubscribe(0, "/").disconnect(0))
     s["mixed-versions"] = (Script(SMALL_QUEUE | NO_QUEUED_QOS0).connect(0, 0, v5=False, clean=False)
