@@ -62,6 +62,9 @@ public struct BrokerFuzzer: Sendable {
         case oversizedPackets = "oversized-packets"
         /// Inbound QoS 2 ids awaiting PUBREL above maxAwaitingRel (a refused 3.1.1 PUBLISH skips the limit).
         case awaitingReleaseLimit = "awaiting-release-limit"
+        /// SUBACK/UNSUBACK never sent (a Reason String quoting a long filter does not encode):
+        /// the model then assumes the worst of what the packet did.
+        case lostAcknowledgements = "lost-acknowledgements"
     }
 
     public var options: Options

@@ -104,6 +104,15 @@ extension FuzzRun {
         guard let session = client.connection.session, state.sessions[id] === session else {
             throw fail("slot \(client.slot): connected as \(id.prefix(20).debugDescription), but the broker's session for that id is not this connection's")
         }
+        if options.knownIssues.contains(.lostAcknowledgements), let model = sessions[id], model.attached == client.slot {
+            // Whatever the unanswered packets did may have happened.
+            for requests in client.pendingSubscribes.values {
+                for request in requests { if let parsed = FuzzTopics.parse(request.topicFilter) { model.everSubscribed.insert(parsed.filter) } }
+            }
+            for filters in client.pendingUnsubscribes.values { for filter in filters { model.subscriptions[filter] = nil } }
+            client.pendingSubscribes.removeAll()
+            client.pendingUnsubscribes.removeAll()
+        }
         // Nothing here waits for anything (no store, no password check): every packet that asks
         // for an answer has it by the end of the step, or the connection is gone.
         let unanswered = client.pendingSubscribes.keys.map { "SUBSCRIBE \($0)" } + client.pendingUnsubscribes.keys.map { "UNSUBSCRIBE \($0)" }

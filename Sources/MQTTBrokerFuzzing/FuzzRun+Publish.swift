@@ -19,8 +19,8 @@ extension FuzzRun {
         if v5 && (setsAlias || aliasOnly) {
             let alias = UInt16(1 + aliasByte % 12)
             properties.append(.topicAlias(alias))
-            if aliasOnly {
-                resolved = client.aliases[alias]
+            if aliasOnly || topic.isEmpty {
+                resolved = client.aliases[alias]  // an empty topic with an alias is a lookup
             } else if alias <= client.aliasMaximum {
                 client.aliases[alias] = topic
             }
