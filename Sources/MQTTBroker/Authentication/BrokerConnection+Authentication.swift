@@ -102,6 +102,8 @@ extension BrokerConnection {
     /// or a refusing CONNACK; a password check runs off the event loop.
     func handleConnect(_ connect: MQTTConnectPacket) {
         version = connect.protocolVersion
+        // Known from here on: a refusing CONNACK must fit it too.
+        if version == .v5 { clientMaximumPacketSize = Int(connect.properties.maximumPacketSize ?? .max) }
         let settings = state.settings
         access.address = context?.channel.remoteAddress?.ipAddress ?? "unknown"
         if settings.maxConnections > 0 && state.connections.count > settings.maxConnections {
@@ -140,7 +142,7 @@ extension BrokerConnection {
             "mqtt.reason_code": "\(code)", "reason": "\(reason)", "mqtt.client_id": "\(connectClientID)", "client.address": "\(access.address)",
         ])
         var properties = extra
-        if version == .v5 { properties.append(.reasonString(reason)) }
+        if version == .v5 { properties.append(.reasonString(Self.boundedReason(reason))) }
         endAuthentication()
         send(.connack(MQTTConnAckPacket(reasonCode: code, properties: properties)))
         close()

@@ -66,7 +66,13 @@ extension BrokerConnection {
         if packet.qos == .atLeastOnce {
             send(.puback(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         } else {
-            if version == .v311 { session?.markAwaitingRelease(id, at: now) }
+            // 3.1.1 answers PUBREC 0x00, so its PUBREL is awaited like any other: within the same limit.
+            if version == .v311, let session, session.awaitingRelease[id] == nil {
+                guard session.awaitingRelease.count < state.settings.maxAwaitingRel else {
+                    return disconnect(.receiveMaximumExceeded, reason: "more than \(state.settings.maxAwaitingRel) QoS 2 messages awaiting PUBREL")
+                }
+                session.markAwaitingRelease(id, at: now)
+            }
             send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         }
     }

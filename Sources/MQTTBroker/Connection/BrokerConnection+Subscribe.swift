@@ -47,12 +47,6 @@ extension BrokerConnection {
         }
     }
 
-    /// A Reason String for the refusals of one acknowledgement, when the client accepts one.
-    func problemProperties(_ problems: [String]) -> MQTTProperties {
-        guard version == .v5, sendsProblemInformation, !problems.isEmpty else { return [] }
-        return [.reasonString(problems.joined(separator: "; "))]
-    }
-
     /// UNSUBSCRIBE: 0x11 for a filter the session did not have; invalid and too deep filters
     /// are treated as in SUBSCRIBE.
     func handleUnsubscribe(_ packet: MQTTUnsubscribePacket) {

@@ -186,8 +186,19 @@ package final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
         var buffer = context.channel.allocator.buffer(capacity: 0)
         do {
             try packet.encode(into: &buffer, version: version)
+            // PUBLISH checks the size itself (``sendPublish``): it is dropped, not trimmed.
+            if buffer.readableBytes > clientMaximumPacketSize, let trimmed = Self.withoutProblemInformation(packet) {
+                buffer.clear()
+                try trimmed.encode(into: &buffer, version: version)
+            }
         } catch {
             logger.error("cannot encode packet", metadata: ["error": "\(error)", "mqtt.client_id": "\(clientID)"])
+            return
+        }
+        if buffer.readableBytes > clientMaximumPacketSize {
+            logger.info("packet larger than the client's maximum packet size, not sent", metadata: [
+                "mqtt.client_id": "\(clientID)", "mqtt.packet_type": "\(packet.type)", "bytes": "\(buffer.readableBytes)",
+            ])
             return
         }
         // Durable state: an acknowledgement waits until what it acknowledges is committed.
@@ -212,7 +223,7 @@ package final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     func disconnect(_ reasonCode: MQTTReasonCode, reason: String?) {
         if version == .v5 && phase == .connected {
             var properties = MQTTProperties()
-            if let reason { properties.append(.reasonString(reason)) }
+            if let reason { properties.append(.reasonString(Self.boundedReason(reason))) }
             send(.disconnect(MQTTDisconnectPacket(reasonCode: reasonCode, properties: properties)))
         }
         close()
