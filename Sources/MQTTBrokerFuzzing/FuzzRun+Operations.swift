@@ -116,7 +116,7 @@ extension FuzzRun {
         client.requestedID = id
         client.cleanStart = cleanStart
         client.expiry = expiry
-        client.limitsPacketSize = flags & 0x80 != 0
+        client.limitsPacketSize = v5 && flags & 0x80 != 0
         client.willSeq = willSeq
         if let willSeq { wills[willSeq] = WillRecord(clientID: id, delay: delay, expiry: expiry) }
         client.send(.connect(packet), version: version)
