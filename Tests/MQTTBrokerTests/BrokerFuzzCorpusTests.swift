@@ -114,3 +114,68 @@ struct BrokerFuzzCorpusTests {
         #expect(report.deliveriesSeen == 3)  // slot 0 once, slot 2 before and after the drop
     }
 }
+
+/// A short fuzz run inside `make test`: the committed seeds mutated the way libFuzzer mutates
+/// (bytes flipped, inserted, erased, chunks repeated, seeds spliced), from a fixed random seed
+/// so a failure reproduces. `make fuzz-broker` is the long, coverage-guided run.
+@Suite("broker fuzz: short mutation run", .timeLimit(.minutes(3)))
+struct BrokerFuzzMutationTests {
+    /// SplitMix64: a fixed sequence from a fixed seed.
+    struct Generator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func mutate(_ input: [UInt8], splice other: [UInt8], using random: inout Generator) -> [UInt8] {
+        var bytes = input.isEmpty ? [0] : input
+        for _ in 0..<Int.random(in: 1...6, using: &random) {
+            let at = Int.random(in: 0..<bytes.count, using: &random)
+            switch Int.random(in: 0..<6, using: &random) {
+            case 0: bytes[at] ^= UInt8(1 << Int.random(in: 0..<8, using: &random))
+            case 1: bytes[at] = UInt8.random(in: 0...255, using: &random)
+            case 2: bytes.insert(UInt8.random(in: 0...255, using: &random), at: at)
+            case 3: if bytes.count > 1 { bytes.remove(at: at) }
+            case 4:
+                let length = Int.random(in: 1...min(16, bytes.count - at), using: &random)
+                bytes.insert(contentsOf: bytes[at..<(at + length)], at: at)
+            default:
+                guard !other.isEmpty else { continue }
+                let from = Int.random(in: 0..<other.count, using: &random)
+                bytes = Array(bytes[..<at]) + Array(other[from...])
+            }
+            if bytes.isEmpty { bytes = [0] }
+        }
+        return Array(bytes.prefix(4096))
+    }
+
+    @Test("mutated seeds keep the invariants (fixed random seed, 4,000 inputs, about a minute)")
+    func mutationRun() throws {
+        let seeds = try BrokerFuzzCorpusTests.seeds().map { try [UInt8](Data(contentsOf: $0)) }
+        var random = Generator(state: 20)
+        var failures = 0
+        var delivering = 0
+        for index in 0..<4_000 {
+            let base = seeds[Int.random(in: 0..<seeds.count, using: &random)]
+            let other = seeds[Int.random(in: 0..<seeds.count, using: &random)]
+            let input = Self.mutate(base, splice: other, using: &random)
+            do {
+                let report = try BrokerFuzzer().run(input)
+                if report.deliveriesSeen > 0 { delivering += 1 }
+            } catch {
+                failures += 1
+                if failures <= 3 {
+                    Issue.record("input \(index) (\(input.map { String(format: "%02x", $0) }.joined())): \(error)")
+                }
+            }
+        }
+        #expect(failures == 0)
+        // Mutations keep enough structure to reach delivery, not only the decoder.
+        #expect(delivering > 400, "\(delivering) of 4,000 inputs delivered a message")
+    }
+}
