@@ -9,9 +9,8 @@ import Testing
 struct SessionWaitTests {
     @Test("returns once every session exists: one over the network, one in process, one already there")
     func answersOnAttach() async throws {
-        let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: .test, logger: testLogger)
-        let port = try #require(try await broker.start().first?.port)
-        do {
+        try await withStartedBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)], settings: .test, logger: testLogger) { broker, ports in
+            let port = ports[0]
             let (network, local, early) = (unique("net"), unique("local"), unique("early"))
             let before = try await broker.subscribe(clientID: early, subscriptions: [MQTTSubscription(topicFilter: "e")])
             let waiting = Task { try await broker.waitForSessions([network, local, early], timeout: .seconds(30)) }
@@ -24,18 +23,12 @@ struct SessionWaitTests {
             await subscription.close()
             await before.close()
             try await client.disconnect()
-            try await broker.shutdown()
-        } catch {
-            try? await broker.shutdown()
-            throw error
         }
     }
 
     @Test("at the timeout, and when its task is cancelled, it returns the ids still missing, in the order given")
     func timeoutAndCancel() async throws {
-        let broker = MQTTBroker(listeners: [], settings: .test, logger: testLogger)
-        _ = try await broker.start()
-        do {
+        try await withStartedBroker(listeners: [], settings: .test, logger: testLogger) { broker, _ in
             let present = unique("here")
             let subscription = try await broker.subscribe(clientID: present, subscriptions: [MQTTSubscription(topicFilter: "h")])
             #expect(try await broker.waitForSessions(["b-missing", present, "a-missing"], timeout: .milliseconds(50)) == ["b-missing", "a-missing"])
@@ -44,10 +37,6 @@ struct SessionWaitTests {
             cancelled.cancel()
             #expect(try await cancelled.value == ["never"])
             await subscription.close()
-            try await broker.shutdown()
-        } catch {
-            try? await broker.shutdown()
-            throw error
         }
     }
 }

@@ -197,19 +197,13 @@ struct TopicLevelsTests {
 
     @Test("refusals are counted in the broker's statistics")
     func refusalsCounted() async throws {
-        let broker = MQTTBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)],
-                                settings: .test.with { $0.maxTopicLevels = 4 }, logger: testLogger)
-        let port = try #require(try await broker.start().first?.port)
-        do {
-            let client = try await RawMQTTClient.connected(port: port, version: .v5, clientID: unique("count"))
+        try await withStartedBroker(listeners: [BrokerListener(host: "127.0.0.1", port: 0)],
+                                    settings: .test.with { $0.maxTopicLevels = 4 }, logger: testLogger) { broker, ports in
+            let client = try await RawMQTTClient.connected(port: ports[0], version: .v5, clientID: unique("count"))
             #expect(try await client.subscribe(Self.levels(5)) == [.topicFilterInvalid])
             #expect(try await client.publish(Self.levels(6), "x", qos: .atLeastOnce) == .topicNameInvalid)
             #expect(try await client.subscribe(Self.levels(4)) == [.grantedQoS0])
             #expect(try await broker.statistics().topicLevelsRefused == 2)
-            try await broker.shutdown()
-        } catch {
-            try? await broker.shutdown()
-            throw error
         }
     }
 }

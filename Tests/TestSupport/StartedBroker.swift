@@ -6,6 +6,13 @@ import MQTTBroker
 /// start fails after some listeners were bound.
 public func withStartedBroker<T>(listeners: [BrokerListener], settings: BrokerSettings, logger: Logger,
                                  _ body: (_ ports: [Int]) async throws -> T) async throws -> T {
+    try await withStartedBroker(listeners: listeners, settings: settings, logger: logger) { _, ports in try await body(ports) }
+}
+
+/// ``withStartedBroker(listeners:settings:logger:_:)`` for tests that also use the broker's
+/// in-process API or statistics.
+public func withStartedBroker<T>(listeners: [BrokerListener], settings: BrokerSettings, logger: Logger,
+                                 _ body: (_ broker: MQTTBroker, _ ports: [Int]) async throws -> T) async throws -> T {
     let broker = MQTTBroker(listeners: listeners, settings: settings, logger: logger)
     let ports: [Int]
     do {
@@ -15,7 +22,7 @@ public func withStartedBroker<T>(listeners: [BrokerListener], settings: BrokerSe
         throw error
     }
     do {
-        let result = try await body(ports)
+        let result = try await body(broker, ports)
         try await broker.shutdown()
         return result
     } catch {

@@ -51,7 +51,6 @@ extension BrokerConnection {
         if version == .v5 {
             for property in extra { properties.append(property) }
             outboundAliasMaximum = connect.properties.topicAliasMaximum ?? 0
-            clientMaximumPacketSize = Int(connect.properties.maximumPacketSize ?? .max)
             sendsProblemInformation = connect.properties.requestProblemInformation != 0
             inboundAliasMaximum = settings.topicAliasMaximum
             if settings.maxAwaitingRel < 65_535 { properties.append(.receiveMaximum(UInt16(settings.maxAwaitingRel))) }

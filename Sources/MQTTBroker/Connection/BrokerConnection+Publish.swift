@@ -46,10 +46,8 @@ extension BrokerConnection {
                 // A resent PUBLISH of a message already routed: acknowledge, do not route twice.
                 return send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id)))
             }
-            guard session.awaitingRelease.count < state.settings.maxAwaitingRel else {
-                // Refuse rather than acknowledge and drop: the message stays with its sender.
-                return disconnect(.receiveMaximumExceeded, reason: "more than \(state.settings.maxAwaitingRel) QoS 2 messages awaiting PUBREL")
-            }
+            // Refused rather than acknowledged and dropped: the message stays with its sender.
+            guard admitsAwaitingRelease(session) else { return }
             let matched = state.publish(message)
             session.markAwaitingRelease(id, at: now)
             send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: ackCode(matched))))
@@ -68,13 +66,21 @@ extension BrokerConnection {
         } else {
             // 3.1.1 answers PUBREC 0x00, so its PUBREL is awaited like any other: within the same limit.
             if version == .v311, let session, session.awaitingRelease[id] == nil {
-                guard session.awaitingRelease.count < state.settings.maxAwaitingRel else {
-                    return disconnect(.receiveMaximumExceeded, reason: "more than \(state.settings.maxAwaitingRel) QoS 2 messages awaiting PUBREL")
-                }
+                guard admitsAwaitingRelease(session) else { return }
                 session.markAwaitingRelease(id, at: now)
             }
             send(.pubrec(MQTTPublishAckPacket(packetIdentifier: id, reasonCode: code, properties: properties)))
         }
+    }
+
+    /// Whether one more inbound QoS 2 message may await its PUBREL; over `maxAwaitingRel` the
+    /// connection ends instead (5.0: DISCONNECT 0x93).
+    private func admitsAwaitingRelease(_ session: Session) -> Bool {
+        guard session.awaitingRelease.count < state.settings.maxAwaitingRel else {
+            disconnect(.receiveMaximumExceeded, reason: "more than \(state.settings.maxAwaitingRel) QoS 2 messages awaiting PUBREL")
+            return false
+        }
+        return true
     }
 
     private func ackCode(_ matched: Int) -> MQTTReasonCode {

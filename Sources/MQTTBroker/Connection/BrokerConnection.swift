@@ -267,7 +267,7 @@ package final class BrokerConnection: ChannelInboundHandler, SessionEndpoint {
     /// now only if it had no delay (its delay is at most the session's expiry, as when the
     /// connection closes); otherwise the new connection came within the delay, so it is not
     /// published at all (MQTT-3.1.2-8), whatever the new connection's Clean Start.
-    func takeOver(cleanStart: Bool) {
+    func takeOver() {
         let expiry = session?.expiryInterval ?? 0
         session = nil
         if let will, min(will.properties.willDelayInterval ?? 0, expiry) == 0 {

@@ -264,7 +264,7 @@ final class LocalEndpoint: SessionEndpoint {
     /// In process, QoS 2 needs no PUBREL round: the subscriber's ack completes it.
     func sendRelease(_ packetIdentifier: UInt16) {}
 
-    func takeOver(cleanStart: Bool) {
+    func takeOver() {
         handOver()
         continuation.finish()
     }

@@ -171,7 +171,7 @@ package final class BrokerState {
         var present = false
         var session = Session(clientID: clientID, protocolVersion: version, window: window, isInProcess: endpoint.isInProcess)
         if let existing = sessions[clientID] {
-            existing.connection?.takeOver(cleanStart: cleanStart)
+            existing.connection?.takeOver()
             existing.connection = nil
             existing.expiryTask?.cancel()
             existing.expiryTask = nil

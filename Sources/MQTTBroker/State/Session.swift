@@ -252,7 +252,7 @@ protocol SessionEndpoint: AnyObject {
     /// Sends PUBREL for a QoS 2 message whose PUBREC came.
     func sendRelease(_ packetIdentifier: UInt16)
     /// Another attachment took the session's client id over.
-    func takeOver(cleanStart: Bool)
+    func takeOver()
     /// Ends the attachment, with `reasonCode` where the protocol can carry it.
     func disconnect(_ reasonCode: MQTTReasonCode, reason: String?)
 }
