@@ -90,7 +90,8 @@ extension BrokerConnection {
         disconnect(.protocolError, reason: "\(packet): invalid topic filter \"\(filter.prefix(64))\"")
     }
 
-    /// A 3.1.1 packet with a topic deeper than `maxTopicLevels`: 3.1.1 has no code to refuse it with.
+    /// Ends the connection for a topic deeper than `maxTopicLevels` where no acknowledgement can
+    /// refuse it: any 3.1.1 packet (closed), a 5.0 QoS 0 PUBLISH (DISCONNECT 0x90).
     func refuseTooDeep(_ topic: String, in packet: String) {
         disconnect(.topicNameInvalid, reason: "\(packet): more than \(state.settings.maxTopicLevels) topic levels")
     }
